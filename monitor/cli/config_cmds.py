@@ -1,0 +1,3 @@
+"""Commands: config_cmds."""
+
+from __future__ import annotations

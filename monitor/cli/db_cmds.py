@@ -1,0 +1,3 @@
+"""Commands: db_cmds."""
+
+from __future__ import annotations

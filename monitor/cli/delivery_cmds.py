@@ -1,0 +1,3 @@
+"""Commands: delivery_cmds."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: matching_cmds."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: query_cmds."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Commands: run_cmds."""
+
+from __future__ import annotations

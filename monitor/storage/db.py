@@ -1,0 +1,141 @@
+"""Engines, sessions and the idempotent insert shared by every stage.
+
+SQLite is the embedded default; PostgreSQL is production. Behaviour must be
+identical on both, so dialect differences live here and nowhere else:
+
+* SQLite runs in WAL mode with a busy timeout, and every transaction starts
+  with ``BEGIN IMMEDIATE``. A deferred transaction that reads and then writes
+  can fail at once with "database is locked" when another process writes in
+  between (the busy handler is not called on a lock upgrade); taking the write
+  lock up front makes concurrent writers wait their turn instead.
+* ``insert_ignore`` emits ``INSERT ... ON CONFLICT DO NOTHING`` with the
+  dialect's own construct.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_db_engine(url: str, *, echo: bool = False) -> Engine:
+    """Create an engine with the project's settings for the URL's dialect."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() in ("", "psycopg2"):
+        # We ship psycopg 3; a plain postgresql:// URL means it.
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return create_engine(parsed, echo=echo, pool_pre_ping=True)
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def make_session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """A session whose work commits on success and rolls back on any error."""
+    with factory() as session, session.begin():
+        yield session
+
+
+def run_in_transaction(
+    factory: sessionmaker[Session],
+    work: Callable[[Session], T],
+    *,
+    attempts: int = 5,
+) -> T:
+    """Run ``work`` in one transaction, retrying when SQLite stays locked.
+
+    The busy timeout already waits 30 s for the lock; a retry covers the rare
+    case where even that runs out under heavy contention, so that no caller
+    sees an unhandled "database is locked".
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            with transaction(factory) as session:
+                return work(session)
+        except OperationalError as exc:
+            if "database is locked" not in str(exc) or attempt == attempts:
+                raise
+            delay = min(2.0, 0.05 * 2**attempt)
+            log.warning("database is locked; retrying in %.2fs (attempt %d)", delay, attempt)
+            time.sleep(delay)
+    raise AssertionError("unreachable")
+
+
+def insert_ignore(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    *,
+    returning: Sequence[str] = (),
+) -> list[Any]:
+    """``INSERT ... ON CONFLICT DO NOTHING``; returns the rows actually inserted.
+
+    With ``returning`` the result holds one row per *new* row (conflicting
+    rows return nothing), which is how callers learn what they created. Both
+    SQLite (3.35+) and PostgreSQL support RETURNING with ON CONFLICT.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).values(list(rows)).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).values(list(rows)).on_conflict_do_nothing()
+    else:  # pragma: no cover - only the two supported dialects reach here
+        raise NotImplementedError(f"unsupported database dialect: {dialect}")
+    if returning:
+        stmt = stmt.returning(*(table.c[name] for name in returning))
+        return list(session.execute(stmt).all())
+    session.execute(stmt)
+    return []
+
+
+def redact_url(url: str) -> str:
+    """The database URL with its password hidden, for logs and the CLI."""
+    return make_url(url).render_as_string(hide_password=True)
