@@ -79,9 +79,7 @@ class FetchSettings(_Strict):
     # host or host:port entries that may be private (a local feed server).
     allow_hosts: tuple[str, ...] = ()
     max_backoff: float = Field(6 * 3600.0, description="longest wait after errors, seconds")
-    silent_after: float = Field(
-        7 * 86400.0, description="flag a feed with no new item for this long"
-    )
+    silent_after: float = Field(7 * 86400.0, description="flag a feed with no new item for this long")
 
     @field_validator("timeout", "max_backoff", "silent_after", mode="before")
     @classmethod
@@ -92,12 +90,8 @@ class FetchSettings(_Strict):
 class FeedConfig(_Strict):
     url: str
     name: str | None = None
-    interval: float | None = Field(
-        None, description="seconds between polls; default: poll_interval"
-    )
-    language: str | None = Field(
-        None, description="ISO 639-1 code when the feed is known monolingual"
-    )
+    interval: float | None = Field(None, description="seconds between polls; default: poll_interval")
+    language: str | None = Field(None, description="ISO 639-1 code when the feed is known monolingual")
 
     @field_validator("url")
     @classmethod
@@ -200,9 +194,7 @@ class TopicConfig(_Strict):
         if self.model == "rules" and not (
             self.rules.any or self.rules.all or self.rules.phrase or self.rules.regex
         ):
-            raise ValueError(
-                "a topic with model: rules needs at least one any/all/phrase/regex rule"
-            )
+            raise ValueError("a topic with model: rules needs at least one any/all/phrase/regex rule")
         return self
 
 
@@ -222,6 +214,47 @@ class AlertSettings(_Strict):
         return parse_duration(value)
 
 
+class WorkerSettings(_Strict):
+    """Celery settings (distributed mode). Every task has a soft and a hard
+    time limit; the Redis visibility timeout must be at least twice the
+    longest hard limit, or a slow task is handed to a second worker while the
+    first still runs it (checked at load)."""
+
+    beat_tick: float = Field(15.0, description="how often beat looks for due feeds, seconds")
+    sweep_interval: float = Field(30.0, description="how often beat re-drives lost work, seconds")
+    poll_time_limit: float = Field(120.0, description="hard limit of one poll task, seconds")
+    classify_time_limit: float = Field(300.0)
+    deliver_time_limit: float = Field(180.0)
+    visibility_timeout: float = Field(900.0)
+    max_memory_per_child: int = Field(512_000, description="KiB; a worker child above it is replaced")
+
+    @field_validator(
+        "beat_tick",
+        "sweep_interval",
+        "poll_time_limit",
+        "classify_time_limit",
+        "deliver_time_limit",
+        "visibility_timeout",
+        mode="before",
+    )
+    @classmethod
+    def _duration(cls, value: Any) -> float:
+        return parse_duration(value)
+
+    @property
+    def longest_time_limit(self) -> float:
+        return max(self.poll_time_limit, self.classify_time_limit, self.deliver_time_limit)
+
+    @model_validator(mode="after")
+    def _visibility(self) -> WorkerSettings:
+        if self.visibility_timeout < 2 * self.longest_time_limit:
+            raise ValueError(
+                f"visibility_timeout ({self.visibility_timeout:g}s) must be at least twice the "
+                f"longest task time limit ({self.longest_time_limit:g}s)"
+            )
+        return self
+
+
 class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
     broker_url: str | None = None
@@ -231,6 +264,7 @@ class Settings(_Strict):
     )
     fetch: FetchSettings = FetchSettings()
     alerts: AlertSettings = AlertSettings()
+    workers: WorkerSettings = WorkerSettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
@@ -257,9 +291,7 @@ class Settings(_Strict):
         for topic in self.topics:
             for channel in topic.channels:
                 if channel not in channel_names:
-                    problems.append(
-                        f"topic {topic.id!r} sends to channel {channel!r}, which is not defined"
-                    )
+                    problems.append(f"topic {topic.id!r} sends to channel {channel!r}, which is not defined")
         if self.alerts.operator_channel and self.alerts.operator_channel not in channel_names:
             problems.append(f"operator_channel {self.alerts.operator_channel!r} is not defined")
         if problems:
@@ -357,9 +389,7 @@ def _interpolate(
             name = match.group(1)
             if name not in os.environ:
                 line = _line_for(at, lines)
-                problems.append(
-                    f"{path}:{line}: {_field_path(at)}: environment variable {name} is not set"
-                )
+                problems.append(f"{path}:{line}: {_field_path(at)}: environment variable {name} is not set")
                 return ""
             return os.environ[name]
 

@@ -1,3 +1,22 @@
-"""Commands: config_cmds."""
+"""Command: ``monitor check-config``."""
 
 from __future__ import annotations
+
+import click
+
+from monitor.cli import CliContext, main, pass_cli
+from monitor.storage.db import redact_url
+
+
+@main.command("check-config")
+@pass_cli
+def check_config(cli: CliContext) -> None:
+    """Validate the config file and change nothing. Exits 2 on any error."""
+    settings = cli.settings  # exits with file:line errors when invalid
+    mode = "embedded (one process)" if settings.embedded else "distributed (Celery)"
+    click.echo(f"{cli.config_path}: OK")
+    click.echo(f"  mode:     {mode}")
+    click.echo(f"  database: {redact_url(settings.database_url)}")
+    click.echo(f"  feeds:    {len(settings.feeds)}")
+    click.echo(f"  topics:   {', '.join(t.id for t in settings.topics) or 'none'}")
+    click.echo(f"  channels: {', '.join(c.name for c in settings.channels) or 'none'}")

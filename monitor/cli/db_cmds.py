@@ -1,3 +1,37 @@
-"""Commands: db_cmds."""
+"""Commands: ``monitor db upgrade`` and ``monitor db status``."""
 
 from __future__ import annotations
+
+import click
+
+from monitor.cli import CliContext, main, pass_cli
+from monitor.storage.db import redact_url
+from monitor.storage.migrate import current_revision, head_revision, upgrade
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True, help="Target revision.")
+@pass_cli
+def db_upgrade(cli: CliContext, revision: str) -> None:
+    """Create or upgrade the database schema."""
+    url = cli.settings.database_url
+    click.echo(f"upgrading {redact_url(url)} to {revision}", err=True)
+    upgrade(url, revision)
+    click.echo(f"database at revision {current_revision(url)}")
+
+
+@db.command("status")
+@pass_cli
+def db_status(cli: CliContext) -> None:
+    """Show the database's revision and whether it is up to date."""
+    url = cli.settings.database_url
+    current, head = current_revision(url), head_revision(url)
+    state = "up to date" if current == head else "needs `monitor db upgrade`"
+    click.echo(f"{redact_url(url)}: revision {current or 'none'} (head {head}): {state}")
+    if current != head:
+        raise SystemExit(1)

@@ -1,3 +1,203 @@
-"""Commands: query_cmds."""
+"""Commands: ``monitor matches`` and ``monitor feeds``."""
 
 from __future__ import annotations
+
+import csv
+import json
+import sys
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from monitor.cli import CliContext, main, pass_cli
+from monitor.query import MatchFilter, evidence_line, find_matches, parse_when
+from monitor.storage import Feed, create_db_engine, make_session_factory, utcnow
+
+
+def _when(value: str | None, option: str, *, end_of_day: bool = False) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_when(value, end_of_day=end_of_day)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+
+
+def _short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+@main.command("matches")
+@click.option("--topic", multiple=True, help="Only this topic id (repeatable).")
+@click.option("--since", help="Matched since: 24h, 7d, 2w, a date or an ISO time.")
+@click.option("--until", help="Matched until: same forms as --since.")
+@click.option("--feed", help="Feed name or URL (a part of it is enough).")
+@click.option("--lang", help="Article language code, e.g. en or fr.")
+@click.option("--min-score", type=click.FloatRange(0, 1), help="Lowest score shown.")
+@click.option("--search", "search", metavar="TEXT", help="Words that must all appear in title or summary.")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+    help="table for people; json (one object a line) or csv for programs.",
+)
+@pass_cli
+def matches(
+    cli: CliContext,
+    topic: tuple[str, ...],
+    since: str | None,
+    until: str | None,
+    feed: str | None,
+    lang: str | None,
+    min_score: float | None,
+    search: str | None,
+    limit: int,
+    fmt: str,
+) -> None:
+    """Stored matches, newest first."""
+    flt = MatchFilter(
+        topic=topic,
+        since=_when(since, "--since"),
+        until=_when(until, "--until", end_of_day=True),
+        feed=feed,
+        lang=lang,
+        min_score=min_score,
+        search=search,
+        limit=limit,
+    )
+    engine = create_db_engine(cli.settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = find_matches(session, flt)
+    finally:
+        engine.dispose()
+    if fmt == "json":
+        for row in rows:
+            click.echo(json.dumps(row.as_json(), ensure_ascii=False))
+        return
+    if fmt == "csv":
+        writer = csv.writer(sys.stdout)
+        writer.writerow(
+            [
+                "matched_at",
+                "topic",
+                "score",
+                "language",
+                "feed",
+                "title",
+                "link",
+                "published_at",
+                "evidence",
+                "article_id",
+                "match_id",
+            ]
+        )
+        for row in rows:
+            writer.writerow(
+                [
+                    row.matched_at.isoformat(),
+                    row.topic_id,
+                    f"{row.score:.3f}",
+                    row.language or "",
+                    row.feed_name,
+                    row.title,
+                    row.link or "",
+                    row.published_at.isoformat() if row.published_at else "",
+                    evidence_line(row.evidence),
+                    row.article_id,
+                    row.match_id,
+                ]
+            )
+        return
+    if not rows:
+        click.echo("no matches", err=True)
+        return
+    click.echo(f"{'matched':16}  {'topic':20}  score  lang  {'feed':18}  title")
+    for row in rows:
+        click.echo(
+            f"{_local(row.matched_at):16}  {_short(row.topic_id, 20):20}  {row.score:5.2f}  "
+            f"{(row.language or '-'):4}  {_short(row.feed_name, 18):18}  {_short(row.title, 70)}"
+        )
+        why = evidence_line(row.evidence)
+        if why:
+            click.echo(f"{'':16}  ↳ {_short(why, 110)}")
+        if row.link:
+            click.echo(f"{'':16}    {row.link}")
+    click.echo(f"{len(rows)} match(es)", err=True)
+
+
+@main.group("feeds", invoke_without_command=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def feeds(ctx: click.Context, fmt: str) -> None:
+    """Feeds with their polling state (errors, next check, silence)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli: CliContext = ctx.obj
+    settings = cli.settings
+    engine = create_db_engine(settings.database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            rows = list(session.scalars(select(Feed).order_by(Feed.id)))
+    finally:
+        engine.dispose()
+    now = utcnow()
+    silent_after = settings.fetch.silent_after
+    for feed in rows:
+        last_new = feed.last_new_article_at or feed.created_at
+        silent = (now - last_new).total_seconds() > silent_after
+        record: dict[str, Any] = {
+            "id": feed.id,
+            "name": feed.name,
+            "url": feed.url,
+            "status": feed.status,
+            "next_check_at": feed.next_check_at.isoformat(),
+            "consecutive_errors": feed.consecutive_errors,
+            "last_error": feed.last_error,
+            "last_success_at": feed.last_success_at.isoformat() if feed.last_success_at else None,
+            "last_new_article_at": feed.last_new_article_at.isoformat() if feed.last_new_article_at else None,
+            "silent": silent,
+        }
+        if fmt == "json":
+            click.echo(json.dumps(record, ensure_ascii=False))
+            continue
+        flags = [feed.status]
+        if feed.consecutive_errors:
+            flags.append(f"{feed.consecutive_errors} error(s)")
+        if silent:
+            flags.append("silent")
+        click.echo(
+            f"{feed.id:4}  {_short(feed.name, 28):28}  {', '.join(flags):24}  "
+            f"next {_local(feed.next_check_at)}  last ok {_local(feed.last_success_at)}"
+        )
+        if feed.last_error and feed.consecutive_errors:
+            click.echo(f"      ↳ {_short(feed.last_error, 110)}")
+    if fmt == "table" and not rows:
+        click.echo("no feeds yet: run `monitor run --once` (feeds are read from the config)", err=True)
+
+
+@feeds.command("reset")
+@click.argument("feed_ids", type=int, nargs=-1, required=True)
+@pass_cli
+def feeds_reset(cli: CliContext, feed_ids: tuple[int, ...]) -> None:
+    """Clear a feed's errors (or its gone state) and poll it at the next tick."""
+    from monitor.ingest.poll import reset_feed
+
+    engine = create_db_engine(cli.settings.database_url)
+    try:
+        factory = make_session_factory(engine)
+        for feed_id in feed_ids:
+            ok = reset_feed(factory, feed_id)
+            click.echo(f"feed {feed_id}: {'reset' if ok else 'not found'}")
+    finally:
+        engine.dispose()

@@ -44,7 +44,10 @@ def create_db_engine(url: str, *, echo: bool = False) -> Engine:
         engine = create_engine(
             url,
             echo=echo,
-            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            # Threads of one process share the pool (the embedded poller
+            # fetches feeds in parallel); each connection is used by one
+            # thread at a time, which is what pysqlite's check guards.
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "check_same_thread": False},
         )
         _configure_sqlite(engine)
         return engine

@@ -76,7 +76,7 @@ class Base(DeclarativeBase):
 class FeedStatus(enum.StrEnum):
     ACTIVE = "active"
     GONE = "gone"  # the server answered 410: polling stops until the config changes
-    FAILED = "failed"  # a poison feed: its poll killed workers too many times in a row
+    REMOVED = "removed"  # no longer in the config; its articles and matches stay
 
 
 class DeliveryState(enum.StrEnum):

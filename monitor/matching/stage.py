@@ -1,0 +1,186 @@
+"""The matching stage: new articles scored against every topic.
+
+Scoring (which may run an embedding model for a while) happens outside any
+transaction, so SQLite's single writer is not held during it. The results are
+then written in one transaction per batch: the article is marked classified
+by a conditional UPDATE (``classified_at IS NULL``), and only the caller that
+wins it inserts the matches and, **in the same transaction**, one outbox row
+per (match, channel). Two workers classifying the same article therefore
+produce one set of matches and one set of deliveries, and a crash before the
+commit leaves the article pending for the next sweep.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings
+from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
+from monitor.storage import (
+    Article,
+    Delivery,
+    DeliveryState,
+    Match,
+    insert_ignore,
+    run_in_transaction,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class NewMatch:
+    match_id: int
+    article_id: int
+    topic_id: str
+    score: float
+    title: str
+
+
+@dataclass
+class ClassifyReport:
+    articles: int = 0
+    matches: list[NewMatch] = field(default_factory=list)
+    delivery_ids: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Pending:
+    id: int
+    title: str
+    summary: str
+    language: str | None
+
+
+def pending_article_ids(session_factory: sessionmaker[Session], *, limit: int = 1000) -> list[int]:
+    with session_factory() as session:
+        query = select(Article.id).where(Article.classified_at.is_(None)).order_by(Article.id).limit(limit)
+        return list(session.scalars(query))
+
+
+def classify_pending(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    matcher: TopicMatcher,
+    *,
+    article_ids: Sequence[int] | None = None,
+    batch_size: int = 64,
+    limit: int | None = None,
+    now: datetime | None = None,
+) -> ClassifyReport:
+    """Classify pending articles (all of them, or those of ``article_ids``)."""
+    report = ClassifyReport()
+    remaining = list(article_ids) if article_ids is not None else None
+    while limit is None or report.articles < limit:
+        size = batch_size if limit is None else min(batch_size, limit - report.articles)
+        if remaining is not None:
+            batch_ids, remaining = remaining[:size], remaining[size:]
+            if not batch_ids:
+                break
+            pending = _load(session_factory, batch_ids)
+        else:
+            pending = _load(session_factory, None, size)
+            if not pending:
+                break
+        if pending:
+            decisions = matcher.classify([ArticleText(p.title, p.summary, p.language) for p in pending])
+            _store(session_factory, settings, matcher.version, pending, decisions, now, report)
+        elif remaining is None:
+            break
+    return report
+
+
+def _load(
+    session_factory: sessionmaker[Session], ids: Sequence[int] | None, limit: int = 0
+) -> list[_Pending]:
+    with session_factory() as session:
+        query = select(Article.id, Article.title, Article.summary, Article.language).where(
+            Article.classified_at.is_(None)
+        )
+        query = query.where(Article.id.in_(ids)) if ids is not None else query.limit(limit)
+        rows = session.execute(query.order_by(Article.id)).all()
+    return [_Pending(row.id, row.title, row.summary, row.language) for row in rows]
+
+
+def _store(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    model_version: str,
+    pending: Sequence[_Pending],
+    decisions: Sequence[Sequence[TopicDecision]],
+    now: datetime | None,
+    report: ClassifyReport,
+) -> None:
+    channels_of = {topic.id: topic.channels for topic in settings.topics}
+
+    def work(session: Session) -> tuple[int, list[NewMatch], list[int]]:
+        at = now or utcnow()
+        classified = 0
+        new_matches: list[NewMatch] = []
+        delivery_ids: list[int] = []
+        for article, article_decisions in zip(pending, decisions, strict=True):
+            won = session.execute(
+                update(Article)
+                .where(Article.id == article.id, Article.classified_at.is_(None))
+                .values(classified_at=at)
+            )
+            if won.rowcount != 1:
+                continue  # another worker classified it first
+            classified += 1
+            for decision in article_decisions:
+                if not decision.matched:
+                    continue
+                inserted = insert_ignore(
+                    session,
+                    Match.__table__,  # type: ignore[arg-type]
+                    [
+                        {
+                            "article_id": article.id,
+                            "topic_id": decision.topic_id,
+                            "score": round(float(decision.score), 4),
+                            "evidence": decision.evidence,
+                            "model_version": model_version,
+                            "created_at": at,
+                        }
+                    ],
+                    returning=["id"],
+                )
+                if not inserted:
+                    continue
+                match_id = inserted[0].id
+                new_matches.append(
+                    NewMatch(match_id, article.id, decision.topic_id, decision.score, article.title)
+                )
+                rows = [
+                    {
+                        "match_id": match_id,
+                        "channel": channel,
+                        "state": DeliveryState.PENDING.value,
+                        "attempts": 0,
+                        "next_attempt_at": at,
+                        "created_at": at,
+                    }
+                    for channel in channels_of.get(decision.topic_id, ())
+                ]
+                created = insert_ignore(
+                    session,
+                    Delivery.__table__,  # type: ignore[arg-type]
+                    rows,
+                    returning=["id"],
+                )
+                delivery_ids.extend(row.id for row in created)
+        return classified, new_matches, delivery_ids
+
+    classified, new_matches, delivery_ids = run_in_transaction(session_factory, work)
+    report.articles += classified
+    report.matches.extend(new_matches)
+    report.delivery_ids.extend(delivery_ids)
+    for new in new_matches:
+        log.info("match [%s %.2f] %s", new.topic_id, new.score, new.title)

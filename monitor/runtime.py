@@ -1,0 +1,105 @@
+"""What a running process holds: the config, the database and the matcher.
+
+The same ``Runtime`` serves the embedded service and every Celery worker
+process. It re-reads the config file when it changes: a good new config is
+picked up without a restart; a broken one is rejected with its errors logged,
+and the process keeps its last good config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import ConfigError, Settings, load_config, resolve_config_path
+from monitor.matching import build_matcher
+from monitor.matching.base import TopicMatcher
+from monitor.storage import create_db_engine, make_session_factory
+
+log = logging.getLogger(__name__)
+
+
+class Runtime:
+    def __init__(self, config_path: str | os.PathLike[str] | None = None) -> None:
+        self.config_path = resolve_config_path(config_path)
+        self._lock = threading.Lock()
+        self._stamp: tuple[float, int] | None = None
+        self._settings: Settings | None = None
+        self._engine: Engine | None = None
+        self._session_factory: sessionmaker[Session] | None = None
+        self._matcher: TopicMatcher | None = None
+        self.last_config_error: str | None = None
+        self.reload(force=True)
+
+    # -- config ---------------------------------------------------------------
+
+    def _file_stamp(self) -> tuple[float, int] | None:
+        try:
+            stat = Path(self.config_path).stat()
+        except OSError:
+            return None
+        return (stat.st_mtime, stat.st_size)
+
+    def reload(self, *, force: bool = False) -> bool:
+        """Load the config again if the file changed; True when a new one took effect.
+
+        The first load must succeed (raises ConfigError); later failures are
+        logged and the last good config stays in force.
+        """
+        with self._lock:
+            stamp = self._file_stamp()
+            if not force and stamp == self._stamp:
+                return False
+            try:
+                settings = load_config(self.config_path)
+            except ConfigError as exc:
+                if self._settings is None:
+                    raise
+                self._stamp = stamp  # do not re-log the same broken file every tick
+                self.last_config_error = str(exc)
+                log.error("config %s rejected, keeping the last good config:\n%s", self.config_path, exc)
+                return False
+            previous = self._settings
+            self._stamp = stamp
+            self._settings = settings
+            self.last_config_error = None
+            if previous is None or previous.database_url != settings.database_url:
+                if self._engine is not None:
+                    self._engine.dispose()
+                self._engine = create_db_engine(settings.database_url)
+                self._session_factory = make_session_factory(self._engine)
+            if (
+                previous is None
+                or previous.topics != settings.topics
+                or (previous.model_path != settings.model_path)
+            ):
+                self._matcher = None  # rebuilt on next use
+            if previous is not None:
+                log.warning("config %s reloaded", self.config_path)
+            return True
+
+    @property
+    def settings(self) -> Settings:
+        assert self._settings is not None
+        return self._settings
+
+    @property
+    def session_factory(self) -> sessionmaker[Session]:
+        assert self._session_factory is not None
+        return self._session_factory
+
+    @property
+    def matcher(self) -> TopicMatcher:
+        with self._lock:
+            if self._matcher is None:
+                self._matcher = build_matcher(self.settings)
+            return self._matcher
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()

@@ -1,0 +1,134 @@
+"""Embedded mode: the whole pipeline in one process, on a schedule.
+
+The same library functions the Celery tasks call (poll, classify, deliver)
+run here in a loop: every tick polls the feeds that are due (in a small
+thread pool, since fetching waits on the network), classifies what is new,
+and sends what the outbox holds. ``run_once`` polls every feed once, finishes
+classification and delivery, and returns: for cron and tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from types import FrameType
+
+from monitor.alerting import DeliveryReport, deliver_due
+from monitor.ingest.poll import PollOutcome, active_feed_ids, due_feed_ids, poll_feed, sync_feeds
+from monitor.matching.stage import ClassifyReport, classify_pending
+from monitor.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+Reporter = Callable[[str], None]
+FETCH_THREADS = 8
+
+
+@dataclass
+class CycleReport:
+    polls: list[PollOutcome] = field(default_factory=list)
+    classified: ClassifyReport = field(default_factory=ClassifyReport)
+    deliveries: list[DeliveryReport] = field(default_factory=list)
+
+    @property
+    def new_articles(self) -> int:
+        return sum(len(p.new_article_ids) for p in self.polls)
+
+    @property
+    def sent(self) -> int:
+        return sum(d.sent for d in self.deliveries)
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+class EmbeddedService:
+    def __init__(self, runtime: Runtime, *, report: Reporter = _quiet) -> None:
+        self.runtime = runtime
+        self.report = report
+        self._stop = threading.Event()
+        self._owner_prefix = f"embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def poll(self, *, all_feeds: bool) -> list[PollOutcome]:
+        rt = self.runtime
+        sync_feeds(rt.session_factory, rt.settings)
+        ids = active_feed_ids(rt.session_factory) if all_feeds else due_feed_ids(rt.session_factory)
+        if not ids:
+            return []
+
+        def one(feed_id: int) -> PollOutcome:
+            owner = f"{self._owner_prefix}-{uuid.uuid4().hex[:8]}"
+            return poll_feed(rt.session_factory, rt.settings, feed_id, owner=owner, force=all_feeds)
+
+        outcomes: list[PollOutcome] = []
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(ids))) as pool:
+            for outcome in pool.map(one, ids):
+                outcomes.append(outcome)
+                if outcome.status != "skipped":
+                    prefix = "error " if outcome.status in ("error", "gone", "parked") else "polled"
+                    self.report(f"{prefix} {outcome.describe()}")
+        return outcomes
+
+    def classify(self) -> ClassifyReport:
+        rt = self.runtime
+        result = classify_pending(rt.session_factory, rt.settings, rt.matcher)
+        for match in result.matches:
+            self.report(f"match  [{match.topic_id} {match.score:.2f}] {match.title}")
+        return result
+
+    def deliver(self) -> DeliveryReport:
+        rt = self.runtime
+        result = deliver_due(rt.session_factory, rt.settings)
+        if result.sent or result.retried or result.dead:
+            self.report(f"alerts {result.describe()}")
+        return result
+
+    def cycle(self, *, all_feeds: bool = False) -> CycleReport:
+        self.runtime.reload()
+        report = CycleReport()
+        report.polls = self.poll(all_feeds=all_feeds)
+        report.classified = self.classify()
+        report.deliveries.append(self.deliver())
+        return report
+
+    def run_once(self) -> CycleReport:
+        """Poll every active feed once, classify everything new, send what is due."""
+        return self.cycle(all_feeds=True)
+
+    def run_forever(self, *, tick: float = 5.0) -> None:
+        """Tick until stopped (SIGINT/SIGTERM): poll due feeds, classify, deliver."""
+        self._install_signal_handlers()
+        settings = self.runtime.settings
+        self.report(
+            f"monitoring {len(settings.feeds)} feed(s) for {len(settings.topics)} topic(s); Ctrl-C to stop"
+        )
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.cycle()
+            except Exception:  # one bad cycle must not end the service
+                log.exception("cycle failed; continuing at the next tick")
+            self._stop.wait(max(0.0, tick - (time.monotonic() - started)))
+        self.report("stopped")
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self.report(f"received {signal.Signals(signum).name}, finishing the current step")
+            self.stop()
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)

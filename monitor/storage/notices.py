@@ -1,0 +1,20 @@
+"""Operator notices: conditions a person should hear about once."""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from monitor.storage.db import insert_ignore
+from monitor.storage.models import Notice, utcnow
+
+
+def add_notice(session: Session, key: str, kind: str, message: str) -> bool:
+    """Record a notice once per ``key`` (however many workers see the
+    condition); True when this call created it."""
+    inserted = insert_ignore(
+        session,
+        Notice.__table__,  # type: ignore[arg-type]
+        [{"key": key, "kind": kind, "message": message, "created_at": utcnow()}],
+        returning=["id"],
+    )
+    return bool(inserted)

@@ -1,0 +1,65 @@
+"""The Celery app, configured from monitor.yaml (``$MONITOR_CONFIG``).
+
+Celery with Redis is at-least-once at best (see docs/reliability.md), so the
+settings below make redelivery likely rather than loss, and the tasks are
+idempotent by database keys:
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost``: a task whose worker
+  dies is redelivered, not lost; the per-feed lease and the redelivery
+  counter in the database keep that from looping;
+* prefetch 1, so a dying worker holds at most one unacked message;
+* a soft and a hard time limit on every task, and a Redis visibility timeout
+  of at least twice the longest hard limit (validated in the config);
+* the beat schedule only ticks; entries expire before the next tick, so a
+  backed-up queue does not run stale duplicates.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+
+from monitor.config import Settings, load_config
+
+SOFT_LIMIT_MARGIN = 0.8  # the soft limit fires first, so a task can clean up
+
+
+def make_app(settings: Settings) -> Celery:
+    app = Celery("news_monitor", include=["workers.tasks"])
+    workers = settings.workers
+    app.conf.update(
+        broker_url=settings.broker_url or "redis://127.0.0.1:6379/0",
+        broker_connection_retry=True,
+        broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,
+        broker_transport_options={"visibility_timeout": workers.visibility_timeout},
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        worker_max_memory_per_child=workers.max_memory_per_child,
+        task_ignore_result=True,
+        task_serializer="json",
+        accept_content=["json"],
+        task_time_limit=workers.longest_time_limit,
+        task_soft_time_limit=workers.longest_time_limit * SOFT_LIMIT_MARGIN,
+        timezone="UTC",
+        beat_schedule={
+            "tick": {
+                "task": "monitor.tick",
+                "schedule": workers.beat_tick,
+                "options": {"expires": workers.beat_tick},
+            },
+            "sweep": {
+                "task": "monitor.sweep",
+                "schedule": workers.sweep_interval,
+                "options": {"expires": workers.sweep_interval},
+            },
+        },
+    )
+    return app
+
+
+# Task time limits are fixed when the tasks are declared; the rest of the
+# config is re-read by each worker's Runtime when the file changes.
+settings = load_config()
+app = make_app(settings)

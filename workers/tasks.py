@@ -1,0 +1,95 @@
+"""Celery tasks: thin wrappers over the library's stages.
+
+Each task loads nothing itself: the per-process ``Runtime`` (config,
+database, matcher) is built on first use in the worker child, after the
+fork, and re-reads the config when the file changes. All correctness lives in
+the stage functions and the database; a task that runs twice does nothing
+twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import Task
+
+from monitor.alerting import deliver_due
+from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
+from monitor.matching.stage import classify_pending
+from monitor.runtime import Runtime
+from workers.app import SOFT_LIMIT_MARGIN, app, settings
+
+log = logging.getLogger(__name__)
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime()
+        else:
+            _runtime.reload()
+        return _runtime
+
+
+def _limits(hard: float) -> dict[str, float]:
+    return {"time_limit": hard, "soft_time_limit": hard * SOFT_LIMIT_MARGIN}
+
+
+@app.task(name="monitor.tick", **_limits(60))
+def tick() -> dict[str, Any]:
+    """Beat's tick: queue one poll per due feed. Cheap and safe to double."""
+    rt = runtime()
+    sync_feeds(rt.session_factory, rt.settings)
+    ids = due_feed_ids(rt.session_factory)
+    for feed_id in ids:
+        poll_feed_task.delay(feed_id)
+    return {"queued": len(ids)}
+
+
+@app.task(name="monitor.poll_feed", bind=True, **_limits(settings.workers.poll_time_limit))
+def poll_feed_task(self: Task, feed_id: int) -> dict[str, Any]:
+    """Poll one feed. The owner of its lease is this task's id, so a
+    redelivery of this very message may resume, and a duplicate message
+    (a doubled tick) finds the lease held and does nothing."""
+    rt = runtime()
+    outcome = poll_feed(rt.session_factory, rt.settings, feed_id, owner=str(self.request.id))
+    if outcome.new_article_ids:
+        classify_task.delay(outcome.new_article_ids)
+    return {"feed": feed_id, "status": outcome.status, "new": len(outcome.new_article_ids)}
+
+
+@app.task(name="monitor.classify", **_limits(settings.workers.classify_time_limit))
+def classify_task(article_ids: list[int] | None = None) -> dict[str, Any]:
+    """Classify the given (or all pending) articles; queue the new alerts."""
+    rt = runtime()
+    result = classify_pending(rt.session_factory, rt.settings, rt.matcher, article_ids=article_ids)
+    if result.delivery_ids:
+        deliver_task.delay(result.delivery_ids)
+    return {"articles": result.articles, "matches": len(result.matches)}
+
+
+@app.task(name="monitor.deliver", **_limits(settings.workers.deliver_time_limit))
+def deliver_task(delivery_ids: list[int] | None = None) -> dict[str, Any]:
+    """Send the given (or all due) deliveries from the outbox."""
+    rt = runtime()
+    result = deliver_due(rt.session_factory, rt.settings, only_ids=delivery_ids)
+    return {"sent": result.sent, "retried": result.retried, "dead": result.dead}
+
+
+@app.task(name="monitor.sweep", **_limits(settings.workers.classify_time_limit))
+def sweep() -> dict[str, Any]:
+    """Re-drive what a lost message left behind: pending articles, due alerts.
+
+    Redis can lose queued messages (a restart without AOF) and a hard time
+    limit acks a task it killed; the database still says what is pending.
+    """
+    rt = runtime()
+    classified = classify_pending(rt.session_factory, rt.settings, rt.matcher, limit=500)
+    delivered = deliver_due(rt.session_factory, rt.settings)
+    return {"classified": classified.articles, "sent": delivered.sent}
