@@ -1,0 +1,71 @@
+"""Topic matching: keyword rules and the topic model learned from seed articles.
+
+``build_matcher(settings)`` is what the pipeline calls. It is cheap to call
+repeatedly: matchers are cached per process (keyed by the topics and the
+artifact file's identity), and the embedding model loads lazily on first use,
+so Celery prefork children each build their own after the fork.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from monitor.config import Settings
+from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
+from monitor.matching.matcher import CombinedMatcher
+from monitor.matching.model import TopicModel, load_model
+
+__all__ = [
+    "ArticleText",
+    "CombinedMatcher",
+    "TopicDecision",
+    "TopicMatcher",
+    "build_matcher",
+    "default_model_path",
+    "resolve_model_path",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MODEL_FILE = "model.json"
+
+
+def default_model_path() -> Path:
+    """The artifact shipped in the repository's ``seeds/``."""
+    return REPO_ROOT / "seeds" / MODEL_FILE
+
+
+def resolve_model_path(settings: Settings) -> Path:
+    """``settings.model_path`` if set, else ``seeds/model.json`` of the repository."""
+    if settings.model_path:
+        return Path(settings.model_path).expanduser()
+    return default_model_path()
+
+
+_CACHE: dict[tuple[object, ...], CombinedMatcher] = {}
+_MODELS: dict[tuple[str, int, int], TopicModel | None] = {}
+_LOCK = threading.Lock()
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
+def build_matcher(settings: Settings) -> TopicMatcher:
+    """The matcher for the configured topics (cached per process and artifact file)."""
+    path = resolve_model_path(settings)
+    file_key = _file_key(path)
+    key = (os.getpid(), file_key, settings.topics)
+    with _LOCK:
+        matcher = _CACHE.get(key)
+        if matcher is None:
+            if file_key not in _MODELS:
+                _MODELS[file_key] = load_model(path)
+            matcher = CombinedMatcher(settings.topics, _MODELS[file_key])
+            _CACHE[key] = matcher
+        return matcher
