@@ -220,6 +220,7 @@ class WorkerSettings(_Strict):
     longest hard limit, or a slow task is handed to a second worker while the
     first still runs it (checked at load)."""
 
+    queue: str = Field("monitor", description="the Celery queue the tasks go through")
     beat_tick: float = Field(15.0, description="how often beat looks for due feeds, seconds")
     sweep_interval: float = Field(30.0, description="how often beat re-drives lost work, seconds")
     poll_time_limit: float = Field(120.0, description="hard limit of one poll task, seconds")

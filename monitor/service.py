@@ -91,7 +91,7 @@ class EmbeddedService:
         rt = self.runtime
         result = deliver_due(rt.session_factory, rt.settings)
         if result.sent or result.retried or result.dead:
-            self.report(f"alerts {result.describe()}")
+            self.report(f"alerts {result.sent} sent, {result.retried} to retry, {result.dead} given up")
         return result
 
     def cycle(self, *, all_feeds: bool = False) -> CycleReport:

@@ -88,3 +88,14 @@ def engine(db_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return make_session_factory(engine)
+
+
+@pytest.fixture
+def empty_db_url(db_url: str) -> str:
+    """``db_url`` with no tables at all, for tests that run `monitor db upgrade`."""
+    engine = create_db_engine(db_url)
+    Base.metadata.drop_all(engine)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
+    engine.dispose()
+    return db_url

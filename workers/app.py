@@ -37,6 +37,7 @@ def make_app(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_max_memory_per_child=workers.max_memory_per_child,
+        task_default_queue=workers.queue,
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],

@@ -1,0 +1,216 @@
+"""The poll stage on a real local feed server, on SQLite and PostgreSQL:
+conditional GET, leases, backoff, 410 and Retry-After scheduling, poison feeds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.config import Settings, load_config_text
+from monitor.ingest.poll import MAX_POLL_ATTEMPTS, due_feed_ids, poll_feed, sync_feeds
+from monitor.storage import Article, Feed, Notice, utcnow
+from tests.support.feed_server import FeedServer
+from tests.support.feedgen import Item, rss
+
+
+@pytest.fixture
+def server() -> Iterator[FeedServer]:
+    with FeedServer() as srv:
+        yield srv
+
+
+def settings_for(server: FeedServer, *paths: str) -> Settings:
+    feeds = "\n".join(f"  - {{url: '{server.url(p)}', name: 'feed {p}'}}" for p in paths)
+    return load_config_text(
+        f"poll_interval: 60s\nfetch:\n  timeout: 5s\n  allow_hosts: ['{server.netloc}']\n  max_backoff: 1h\nfeeds:\n{feeds}\n"
+    )
+
+
+def feed_id(factory: sessionmaker[Session], url: str) -> int:
+    with factory() as session:
+        return session.scalars(select(Feed.id).where(Feed.url == url)).one()
+
+
+def count_articles(factory: sessionmaker[Session]) -> int:
+    with factory() as session:
+        return int(session.scalar(select(func.count()).select_from(Article)) or 0)
+
+
+def test_new_items_then_conditional_get_creates_nothing(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    server.add_file("/a.xml", rss([Item("g1", "First"), Item("g2", "Second")]))
+    settings = settings_for(server, "/a.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/a.xml"))
+
+    first = poll_feed(session_factory, settings, fid, owner="t1")
+    assert first.status == "ok"
+    assert len(first.new_article_ids) == 2
+
+    second = poll_feed(session_factory, settings, fid, owner="t2", force=True)
+    assert second.status == "not_modified"
+    assert server.requests[-1].headers.get("if-none-match")
+    assert count_articles(session_factory) == 2
+
+    # A new item appears: only it is stored.
+    server.set_content("/a.xml", rss([Item("g3", "Third"), Item("g1", "First"), Item("g2", "Second")]))
+    third = poll_feed(session_factory, settings, fid, owner="t3", force=True)
+    assert third.status == "ok"
+    assert len(third.new_article_ids) == 1
+    assert count_articles(session_factory) == 3
+    with session_factory() as session:
+        feed = session.get_one(Feed, fid)
+        assert feed.consecutive_errors == 0
+        assert feed.lease_owner is None
+        assert feed.poll_attempts == 0
+        assert feed.next_check_at > utcnow() + timedelta(seconds=50)
+
+
+def test_feed_not_due_is_not_polled_again(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
+    server.add_file("/a.xml", rss([Item("g1", "First")]))
+    settings = settings_for(server, "/a.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/a.xml"))
+    assert due_feed_ids(session_factory) == [fid]
+    assert poll_feed(session_factory, settings, fid, owner="t1").status == "ok"
+    assert due_feed_ids(session_factory) == []
+    assert poll_feed(session_factory, settings, fid, owner="t2").status == "skipped"
+    assert server.hits("/a.xml") == 1
+
+
+def test_lease_held_by_another_poll_makes_a_duplicate_a_no_op(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    """Reliability case 26: a doubled tick or redelivered poll does nothing twice."""
+    server.add_file("/a.xml", rss([Item("g1", "First")]))
+    settings = settings_for(server, "/a.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/a.xml"))
+    with session_factory.begin() as session:
+        feed = session.get_one(Feed, fid)
+        feed.lease_owner = "task-A"
+        feed.lease_until = utcnow() + timedelta(minutes=2)
+        feed.poll_attempts = 1
+    assert poll_feed(session_factory, settings, fid, owner="task-B").status == "skipped"
+    assert server.hits() == 0
+    # The same task redelivered (same owner) resumes the poll.
+    resumed = poll_feed(session_factory, settings, fid, owner="task-A")
+    assert resumed.status == "ok"
+    assert server.hits() == 1
+
+
+def test_retry_after_is_honoured(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
+    """Reliability case 18: no refetch before now + Retry-After; not a parse error."""
+    server.add_response("/busy.xml", status=429, headers={"Retry-After": "120"})
+    settings = settings_for(server, "/busy.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/busy.xml"))
+    before = utcnow()
+    outcome = poll_feed(session_factory, settings, fid, owner="t1")
+    assert outcome.status == "error"
+    assert outcome.next_check_at is not None
+    assert outcome.next_check_at >= before + timedelta(seconds=120)
+    assert due_feed_ids(session_factory, now=before + timedelta(seconds=90)) == []
+    assert count_articles(session_factory) == 0
+
+
+def test_errors_back_off_and_recover_by_themselves(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    """Reliability case 19 (404/HTML/empty): back off, never stop for good, recover."""
+    good = rss([Item("g1", "Back again")])
+    from tests.support.feed_server import route
+
+    server.add_sequence(
+        "/flaky.xml",
+        [
+            route(status=404),
+            route(
+                status=200,
+                body=b"<html><body>not a feed</body></html>",
+                headers={"Content-Type": "text/html"},
+            ),
+            route(status=200, body=b""),
+            route(status=200, body=good),
+        ],
+    )
+    settings = settings_for(server, "/flaky.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/flaky.xml"))
+    waits = []
+    for attempt in range(3):
+        start = utcnow()
+        outcome = poll_feed(session_factory, settings, fid, owner=f"t{attempt}", force=True)
+        assert outcome.status == "error", outcome
+        assert outcome.next_check_at is not None
+        waits.append((outcome.next_check_at - start).total_seconds())
+    assert waits[0] == pytest.approx(60, abs=2)
+    assert waits[1] == pytest.approx(120, abs=2)
+    assert waits[2] == pytest.approx(240, abs=2)
+    with session_factory() as session:
+        feed = session.get_one(Feed, fid)
+        assert feed.status == "active"
+        assert feed.consecutive_errors == 3
+        assert feed.last_error
+    recovered = poll_feed(session_factory, settings, fid, owner="t9", force=True)
+    assert recovered.status == "ok"
+    assert len(recovered.new_article_ids) == 1
+    with session_factory() as session:
+        feed = session.get_one(Feed, fid)
+        assert feed.consecutive_errors == 0
+        assert feed.last_error is None
+
+
+def test_gone_feed_stops_with_one_notice(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
+    """Reliability case 19 (410): feed marked gone, polling stops, one notice, no entries."""
+    server.add_response("/gone.xml", status=410, body=rss([Item("g1", "Should not be stored")]))
+    settings = settings_for(server, "/gone.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/gone.xml"))
+    assert poll_feed(session_factory, settings, fid, owner="t1").status == "gone"
+    assert poll_feed(session_factory, settings, fid, owner="t2", force=True).status == "skipped"
+    assert due_feed_ids(session_factory, now=utcnow() + timedelta(days=30)) == []
+    assert count_articles(session_factory) == 0
+    with session_factory() as session:
+        notices = session.scalars(select(Notice)).all()
+        assert [n.kind for n in notices] == ["feed_gone"]
+
+
+def test_poison_feed_is_parked_not_looped(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
+    """Reliability case 23 (library half): polls that die leave the lease; past the
+    limit the feed is parked with a clear error and one notice."""
+    server.add_file("/p.xml", rss([Item("g1", "x")]))
+    settings = settings_for(server, "/p.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/p.xml"))
+    with session_factory.begin() as session:
+        feed = session.get_one(Feed, fid)
+        feed.poll_attempts = MAX_POLL_ATTEMPTS  # three polls took the lease and died
+        feed.lease_owner = "dead-task"
+        feed.lease_until = utcnow() - timedelta(seconds=1)
+    outcome = poll_feed(session_factory, settings, fid, owner="t-next")
+    assert outcome.status == "parked"
+    assert server.hits() == 0
+    with session_factory() as session:
+        feed = session.get_one(Feed, fid)
+        assert feed.poll_attempts == 0
+        assert feed.lease_owner is None
+        assert "did not finish 3 times" in (feed.last_error or "")
+        assert feed.next_check_at > utcnow() + timedelta(minutes=59)
+        assert [n.kind for n in session.scalars(select(Notice))] == ["feed_failed"]
+
+
+def test_feed_removed_from_config_is_no_longer_polled(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    server.add_file("/a.xml", rss([Item("g1", "x")]))
+    server.add_file("/b.xml", rss([Item("g2", "y")]))
+    sync_feeds(session_factory, settings_for(server, "/a.xml", "/b.xml"))
+    assert len(due_feed_ids(session_factory)) == 2
+    sync_feeds(session_factory, settings_for(server, "/b.xml"))
+    assert due_feed_ids(session_factory) == [feed_id(session_factory, server.url("/b.xml"))]
