@@ -303,7 +303,6 @@ def main() -> None:
     parser.add_argument("--mode", choices=["embedded", "celery", "both"], default="both")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
-    del Base, load_config  # imported for the side effect of registering models
     print(
         f"# pipeline benchmark: {args.feeds} feeds x {args.items} items, {args.on_topic:.0%} on topic, "
         f"poll interval {args.interval}s in the latency phase, {os.cpu_count()} cores"

@@ -3,9 +3,11 @@
 ``GET /matches`` takes the same filters as ``monitor matches``; ``/feeds``,
 ``/topics`` and ``/deliveries`` show state; ``/health`` is for probes.
 Nothing here shows a channel's Apprise URL: only channel names leave.
+
+(No ``from __future__ import annotations`` here: FastAPI resolves the
+``Annotated`` dependencies declared inside ``create_app`` at runtime.)
 """
 
-from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import datetime

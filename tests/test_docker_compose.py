@@ -1,0 +1,63 @@
+"""docker-compose.yml is checked by parsing it (no Docker engine runs here):
+its services, that their commands exist in our CLI / Celery app, and that the
+environment names it sets are the ones our config reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from click.testing import CliRunner
+
+from monitor import config as config_module
+from monitor.cli import main
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def test_services_are_the_distributed_deployment() -> None:
+    assert set(COMPOSE["services"]) >= {"redis", "postgres", "migrate", "worker", "beat"}
+
+
+def test_redis_keeps_queued_tasks_and_never_evicts() -> None:
+    command = COMPOSE["services"]["redis"]["command"]
+    joined = " ".join(command)
+    assert "--appendonly yes" in joined
+    assert "--maxmemory-policy noeviction" in joined
+
+
+def test_monitor_commands_exist_in_the_cli() -> None:
+    runner = CliRunner()
+    for name in ("migrate", "api"):
+        command = COMPOSE["services"][name]["command"]
+        assert command[0] == "monitor"
+        # `--help` on the exact subcommand path proves it exists.
+        words = [w for w in command[1:] if not w.startswith("-") and w not in ("0.0.0.0", "8080")]
+        result = runner.invoke(main, [*words, "--help"])
+        assert result.exit_code == 0, (command, result.output)
+
+
+def test_celery_services_point_at_our_app() -> None:
+    from workers import app
+
+    for name, role in (("worker", "worker"), ("beat", "beat")):
+        command = COMPOSE["services"][name]["command"]
+        assert command[:4] == ["celery", "-A", "workers", role]
+    assert app.main == "news_monitor"
+    beat_count = sum(1 for s in COMPOSE["services"].values() if "beat" in (s.get("command") or []))
+    assert beat_count == 1  # two beats would double every tick
+
+
+def test_environment_names_are_read_by_our_config() -> None:
+    env = COMPOSE["x-monitor"]["environment"]
+    read_by_config = {config_module.CONFIG_ENV, config_module.DATABASE_URL_ENV, config_module.BROKER_URL_ENV}
+    monitor_vars = {name for name in env if name.startswith("MONITOR_")}
+    assert monitor_vars == read_by_config
+    assert env["MONITOR_BROKER_URL"].startswith("redis://redis:")
+    assert env["MONITOR_DATABASE_URL"].startswith("postgresql://")
+    # The other variables feed ${VARS} of the shipped config's channel examples.
+    shipped = (REPO_ROOT / "monitor.yaml").read_text(encoding="utf-8")
+    for name in env:
+        if not name.startswith("MONITOR_"):
+            assert "${" + name + "}" in shipped, name
