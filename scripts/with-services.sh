@@ -12,15 +12,15 @@ set -euo pipefail
 started_pids=()
 tmp_dirs=()
 cleanup() {
-  for pid in "${started_pids[@]:-}"; do
-    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  local pid dir
+  for pid in "${started_pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${started_pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
   done
-  for pid in "${started_pids[@]:-}"; do
-    [ -n "$pid" ] && { for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done; }
-  done
-  for dir in "${tmp_dirs[@]:-}"; do [ -n "$dir" ] && rm -rf "$dir"; done
+  for dir in "${tmp_dirs[@]}"; do rm -rf "$dir"; done
+  return 0
 }
-trap cleanup EXIT
+trap 'rc=$?; cleanup; exit $rc' EXIT
 
 say() { echo "with-services: $*" >&2; }
 
