@@ -1,0 +1,34 @@
+"""Alerting: the transactional-outbox sender that turns pending deliveries
+into Apprise notifications (plain text, secrets redacted, exactly once per
+match and channel except for the one documented ambiguous case)."""
+
+from monitor.alerting.channels import (
+    ChannelConfigError,
+    SendOutcome,
+    check_channel,
+    clear_cache,
+    notify,
+    redact_text,
+    redact_url,
+)
+from monitor.alerting.message import Limits, RenderedAlert, limits_for_urls, render_alert
+from monitor.alerting.sender import DeliveryReport, backoff_seconds, deliver_due, retry_dead, send_notices
+
+__all__ = [
+    "ChannelConfigError",
+    "DeliveryReport",
+    "Limits",
+    "RenderedAlert",
+    "SendOutcome",
+    "backoff_seconds",
+    "check_channel",
+    "clear_cache",
+    "deliver_due",
+    "limits_for_urls",
+    "notify",
+    "redact_text",
+    "redact_url",
+    "render_alert",
+    "retry_dead",
+    "send_notices",
+]

@@ -1,3 +1,128 @@
-"""Commands: delivery_cmds."""
+"""Commands: ``monitor deliveries`` (list the alert outbox) and
+``monitor deliveries retry`` (put dead deliveries back in the queue).
+
+Feed text is shown through ``clean_text`` (no terminal escapes or control
+characters) and errors through ``redact_text`` (no channel secrets).
+"""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from monitor.alerting.channels import redact_text
+from monitor.alerting.message import clean_text, cut
+from monitor.alerting.sender import retry_dead
+from monitor.cli import CliContext, main, pass_cli
+from monitor.storage import Article, Delivery, DeliveryState, Match, create_db_engine, make_session_factory
+
+STATES = [state.value for state in DeliveryState]
+
+
+@contextmanager
+def _sessions(cli: CliContext) -> Iterator[sessionmaker[Session]]:
+    engine = create_db_engine(cli.settings.database_url)
+    try:
+        yield make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+def _rows(factory: sessionmaker[Session], state: str | None, limit: int) -> list[dict[str, Any]]:
+    query = (
+        select(Delivery, Match.topic_id, Article.title)
+        .join(Match, Delivery.match_id == Match.id)
+        .join(Article, Match.article_id == Article.id)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    if state:
+        query = query.where(Delivery.state == state)
+    with factory() as session:
+        return [
+            {
+                "id": delivery.id,
+                "state": delivery.state,
+                "attempts": delivery.attempts,
+                "channel": delivery.channel,
+                "topic": topic_id,
+                "title": clean_text(title),
+                "next_attempt_at": _when(delivery.next_attempt_at)
+                if delivery.state == DeliveryState.PENDING.value
+                else None,
+                "lease_until": _when(delivery.lease_until),
+                "sent_at": _when(delivery.sent_at),
+                "last_error": clean_text(redact_text(delivery.last_error)) if delivery.last_error else None,
+                "dedupe_key": delivery.dedupe_key,
+            }
+            for delivery, topic_id, title in session.execute(query)
+        ]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    columns = [
+        ("ID", "id", 7),
+        ("STATE", "state", 7),
+        ("TRIES", "attempts", 5),
+        ("CHANNEL", "channel", 14),
+        ("TOPIC", "topic", 16),
+        ("TITLE", "title", 40),
+        ("NEXT ATTEMPT", "next_attempt_at", 19),
+        ("LAST ERROR", "last_error", 60),
+    ]
+
+    def cell(value: Any, width: int) -> str:
+        text = "-" if value is None else clean_text(str(value))
+        return cut(text, width).ljust(width)
+
+    lines = ["  ".join(title.ljust(width) for title, _, width in columns).rstrip()]
+    for row in rows:
+        lines.append("  ".join(cell(row[key], width) for _, key, width in columns).rstrip())
+    return "\n".join(lines)
+
+
+@main.group("deliveries", invoke_without_command=True)
+@click.option("--state", type=click.Choice(STATES), help="Only deliveries in this state.")
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def deliveries(ctx: click.Context, state: str | None, limit: int, fmt: str) -> None:
+    """List alert deliveries (newest first): state, attempts, channel, error."""
+    if ctx.invoked_subcommand is not None:
+        return
+    cli = ctx.find_object(CliContext)
+    assert cli is not None
+    with _sessions(cli) as factory:
+        rows = _rows(factory, state, limit)
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    elif rows:
+        click.echo(_table(rows))
+    else:
+        click.echo("no deliveries" + (f" in state {state}" if state else ""))
+
+
+@deliveries.command("retry")
+@click.argument("ids", nargs=-1, type=click.IntRange(min=1))
+@click.option("--all-dead", is_flag=True, help="Retry every dead delivery.")
+@pass_cli
+def deliveries_retry(cli: CliContext, ids: tuple[int, ...], all_dead: bool) -> None:
+    """Put dead deliveries back to pending with 0 attempts (due now)."""
+    if bool(ids) == all_dead:
+        raise click.UsageError("give delivery IDs or --all-dead (not both)")
+    with _sessions(cli) as factory:
+        count = retry_dead(factory, None if all_dead else list(ids))
+    click.echo(f"{count} dead deliver{'y' if count == 1 else 'ies'} reset to pending")
+    if ids and count < len(set(ids)):
+        click.echo(f"{len(set(ids)) - count} of the given IDs were not dead (or do not exist)", err=True)

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import FeedConfig, Settings
@@ -36,7 +36,7 @@ from monitor.ingest.fetch import fetch_feed
 from monitor.ingest.normalize import normalize_item
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.types import FetchError, NormalizedArticle, ParseError
-from monitor.storage import Article, Feed, FeedStatus, insert_ignore, run_in_transaction, utcnow
+from monitor.storage import Article, Feed, FeedStatus, affected_rows, insert_ignore, run_in_transaction, utcnow
 from monitor.storage.notices import add_notice
 
 log = logging.getLogger(__name__)
@@ -161,7 +161,8 @@ def _claim(
         ]
         if not force:
             conditions.append(Feed.next_check_at <= now)
-        taken = session.execute(
+        taken = affected_rows(
+            session,
             update(Feed)
             .where(*conditions)
             .values(
@@ -171,7 +172,7 @@ def _claim(
             )
             .execution_options(synchronize_session=False)
         )
-        if taken.rowcount != 1:
+        if taken != 1:
             return None
         feed = session.get_one(Feed, feed_id)
         session.refresh(feed)
@@ -237,6 +238,7 @@ def poll_feed(
             url=result.url,
             content_type=result.headers.get("content-type"),
             max_bytes=settings.fetch.max_bytes,
+            headers=result.headers,
         )
         feed_language = claim.language or parsed.language
         articles = [normalize_item(item, feed_language=feed_language) for item in parsed.items]
@@ -268,8 +270,9 @@ def _release(owner: str) -> dict[str, object]:
     return {"lease_owner": None, "lease_until": None, "poll_attempts": 0}
 
 
-def _owned(feed_id: int, owner: str) -> list[object]:
-    return [Feed.id == feed_id, Feed.lease_owner == owner]
+def _owned(feed_id: int, owner: str) -> ColumnElement[bool]:
+    """Only the poll holding the lease writes the feed's outcome."""
+    return and_(Feed.id == feed_id, Feed.lease_owner == owner)
 
 
 def _record_success(
@@ -302,7 +305,7 @@ def _record_success(
             values["last_modified"] = last_modified
         if new_ids:
             values["last_new_article_at"] = now
-        session.execute(update(Feed).where(*_owned(claim.feed_id, owner)).values(**values))
+        session.execute(update(Feed).where(_owned(claim.feed_id, owner)).values(**values))
         return new_ids
 
     new_ids = run_in_transaction(session_factory, work)
@@ -350,7 +353,7 @@ def _insert_articles(
 
 def error_backoff(interval: timedelta, consecutive_errors: int, cap: timedelta) -> timedelta:
     """interval x 2^(errors-1), capped: 1 error waits one interval, 2 wait two, 3 wait four."""
-    factor = 2 ** max(0, min(consecutive_errors - 1, 30))
+    factor: int = 2 ** max(0, min(consecutive_errors - 1, 30))
     return min(cap, interval * factor)
 
 
@@ -374,7 +377,7 @@ def _record_error(
     def work(session: Session) -> None:
         session.execute(
             update(Feed)
-            .where(*_owned(claim.feed_id, owner))
+            .where(_owned(claim.feed_id, owner))
             .values(
                 **_release(owner),
                 consecutive_errors=errors,
@@ -404,7 +407,7 @@ def _record_gone(
     def work(session: Session) -> None:
         session.execute(
             update(Feed)
-            .where(*_owned(claim.feed_id, owner))
+            .where(_owned(claim.feed_id, owner))
             .values(
                 **_release(owner),
                 status=FeedStatus.GONE.value,
@@ -438,7 +441,7 @@ def _park_poison_feed(
     def work(session: Session) -> None:
         session.execute(
             update(Feed)
-            .where(*_owned(claim.feed_id, owner))
+            .where(_owned(claim.feed_id, owner))
             .values(
                 **_release(owner),
                 consecutive_errors=claim.consecutive_errors + 1,
@@ -470,7 +473,8 @@ def reset_feed(session_factory: sessionmaker[Session], feed_id: int) -> bool:
     """Make a gone or backed-off feed due now, with its error count cleared."""
 
     def work(session: Session) -> bool:
-        result = session.execute(
+        changed = affected_rows(
+            session,
             update(Feed)
             .where(Feed.id == feed_id, Feed.status != FeedStatus.REMOVED.value)
             .values(
@@ -482,6 +486,6 @@ def reset_feed(session_factory: sessionmaker[Session], feed_id: int) -> bool:
                 poll_attempts=0,
             )
         )
-        return result.rowcount == 1
+        return changed == 1
 
     return run_in_transaction(session_factory, work)

@@ -63,6 +63,10 @@ class ParsedItem:
     summary_html: str  # the entry's summary, else its first content value
     published: datetime | None  # timezone-aware UTC
     language: str | None = None
+    # How feedparser typed the values: an Atom type="html" title is markup, a
+    # type="text" summary is plain text (its "<" are characters, not tags).
+    title_is_html: bool = False
+    summary_is_html: bool = True
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from monitor.storage import (
     Delivery,
     DeliveryState,
     Match,
+    affected_rows,
     insert_ignore,
     run_in_transaction,
     utcnow,
@@ -126,12 +127,13 @@ def _store(
         new_matches: list[NewMatch] = []
         delivery_ids: list[int] = []
         for article, article_decisions in zip(pending, decisions, strict=True):
-            won = session.execute(
+            won = affected_rows(
+                session,
                 update(Article)
                 .where(Article.id == article.id, Article.classified_at.is_(None))
-                .values(classified_at=at)
+                .values(classified_at=at),
             )
-            if won.rowcount != 1:
+            if won != 1:
                 continue  # another worker classified it first
             classified += 1
             for decision in article_decisions:

@@ -1,6 +1,7 @@
 """Storage: SQLAlchemy models, engines and the idempotent insert."""
 
 from monitor.storage.db import (
+    affected_rows,
     create_db_engine,
     insert_ignore,
     make_session_factory,
@@ -21,6 +22,7 @@ from monitor.storage.models import (
 )
 
 __all__ = [
+    "affected_rows",
     "Article",
     "Base",
     "Delivery",

@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, Table, create_engine, event
+from sqlalchemy import CursorResult, Engine, Executable, Table, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
@@ -137,6 +137,17 @@ def insert_ignore(
         return list(session.execute(stmt).all())
     session.execute(stmt)
     return []
+
+
+def affected_rows(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE and return how many rows it changed.
+
+    Conditional updates checked by this count are how stages claim work
+    (a feed's lease, an article to classify, a delivery to send): exactly one
+    caller sees 1.
+    """
+    result = session.execute(statement)
+    return int(cast(CursorResult[Any], result).rowcount)
 
 
 def redact_url(url: str) -> str:
