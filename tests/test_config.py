@@ -127,3 +127,11 @@ def test_check_config_command(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"{bad}:3: feeds[0].nmae: unknown field" in result.output
     assert bad.read_bytes() == before
+
+
+def test_check_config_rejects_a_bad_apprise_url_without_showing_secrets(tmp_path: Path) -> None:
+    bad = write(tmp_path, "channels:\n  - name: team\n    url: 'notaschema://user:hunter2@example.org/x'\n")
+    result = CliRunner().invoke(main, ["--config", str(bad), "check-config"])
+    assert result.exit_code == 2
+    assert "team" in result.output
+    assert "hunter2" not in result.output

@@ -43,8 +43,9 @@ from monitor.alerting import channels as channels_mod
 from monitor.alerting.channels import SendOutcome, redact_text
 from monitor.alerting.message import cut, render_alert, render_notice
 from monitor.config import Settings
-from monitor.storage.db import insert_ignore, run_in_transaction
+from monitor.storage.db import run_in_transaction
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, Match, Notice, utcnow
+from monitor.storage.notices import add_notice
 
 log = logging.getLogger(__name__)
 
@@ -239,18 +240,7 @@ def _mark(
                 f"Topic: {claim.topic_id}; article: {cut(claim.title, 200)}\n"
                 f"Retry with: monitor deliveries retry {claim.id}"
             )
-            insert_ignore(
-                session,
-                Notice.__table__,  # type: ignore[arg-type]
-                [
-                    {
-                        "key": f"delivery-dead:{claim.id}",
-                        "kind": "delivery-dead",
-                        "message": message,
-                        "created_at": at,
-                    }
-                ],
-            )
+            add_notice(session, f"delivery-dead:{claim.id}", "delivery-dead", message, at=at)
         return True
 
     if not run_in_transaction(factory, work):

@@ -36,7 +36,15 @@ from monitor.ingest.fetch import fetch_feed
 from monitor.ingest.normalize import normalize_item
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.types import FetchError, NormalizedArticle, ParseError
-from monitor.storage import Article, Feed, FeedStatus, affected_rows, insert_ignore, run_in_transaction, utcnow
+from monitor.storage import (
+    Article,
+    Feed,
+    FeedStatus,
+    affected_rows,
+    insert_ignore,
+    run_in_transaction,
+    utcnow,
+)
 from monitor.storage.notices import add_notice
 
 log = logging.getLogger(__name__)
@@ -170,7 +178,7 @@ def _claim(
                 lease_until=now + lease,
                 poll_attempts=Feed.poll_attempts + 1,
             )
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
         if taken != 1:
             return None
@@ -484,7 +492,7 @@ def reset_feed(session_factory: sessionmaker[Session], feed_id: int) -> bool:
                 lease_owner=None,
                 lease_until=None,
                 poll_attempts=0,
-            )
+            ),
         )
         return changed == 1
 

@@ -22,7 +22,6 @@ from monitor.storage.models import (
 )
 
 __all__ = [
-    "affected_rows",
     "Article",
     "Base",
     "Delivery",
@@ -32,6 +31,7 @@ __all__ = [
     "Feedback",
     "Match",
     "Notice",
+    "affected_rows",
     "create_db_engine",
     "insert_ignore",
     "make_session_factory",
