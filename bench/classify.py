@@ -1,0 +1,205 @@
+"""Articles per second of the matcher, for the 3 real topics and for 1,000 topics.
+
+    .venv/bin/python bench/classify.py [--dev ../shared/eval/dev.jsonl] [--n 2000] [--repeat 3]
+
+Streams (title + summary, EN and FR):
+
+* ``dev``: the 100 labelled dev articles, repeated. Nearly every one is about
+  the topics, so nearly every one is embedded: the worst case.
+* ``mixed``: a feed-like stream, the 100 dev articles among 900 general news made
+  from templates below (sport, weather, economy, politics, health, culture,
+  and technology items of which a third mention AI). The cheap keyword stage
+  decides which articles are embedded; the share embedded is printed.
+
+1,000 topics: the 3 real topics plus 997 synthetic ones, each with its own
+examples (vectors taken from the shipped artifact) and its own gate terms
+(two invented words each, planted in no article), so the keyword stage,
+the similarity search and the decisions all run for 1,000 topics.
+
+Every run builds a fresh matcher and the embedding cache is off, so every
+embedded article pays its embedding in full. Threads: MONITOR_EMBED_THREADS
+(default 2, the machine's 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MONITOR_EMBED_THREADS", "2")
+
+import yaml
+
+from monitor.config import Settings, TopicConfig
+from monitor.matching import REPO_ROOT, embed
+from monitor.matching.base import ArticleText
+from monitor.matching.matcher import CombinedMatcher
+from monitor.matching.model import TopicModel
+
+GENERAL_EN = [
+    "{team} beat {team2} {a}-{b} on {day} to move {n} points clear at the top of the league.",
+    "Forecasters expect {weather} across the {region} on {day}, with temperatures near {n} degrees.",
+    "The central bank held interest rates at {a}.{b}% as inflation eased to {n} per cent in {month}.",
+    "Shares in {company} fell {n}% after the retailer cut its profit forecast for the year.",
+    "The prime minister faced questions in parliament on {day} over the housing plan and hospital waiting lists.",
+    "Health officials reported {n} new cases of measles in the {region} and urged parents to vaccinate.",
+    "The museum opens a retrospective of the painter's landscapes on {day}, with {n} works on loan.",
+    "{company} unveiled a new phone with a larger battery and a faster chip, priced from {n}9 dollars.",
+    "{company} says its new AI assistant will summarise emails and meetings for business customers.",
+    "Commuters faced delays on {day} after a signal failure near the {region} junction.",
+]
+GENERAL_FR = [
+    "{team} a battu {team2} {a}-{b} {day} et compte désormais {n} points d'avance en tête du championnat.",
+    "Météo-France prévoit {weather_fr} sur {region_fr} {day}, avec des températures proches de {n} degrés.",
+    "La banque centrale maintient ses taux à {a},{b} % alors que l'inflation recule à {n} % en {month_fr}.",
+    "L'action {company} a chuté de {n} % après un avertissement sur les résultats annuels.",
+    "Le gouvernement présente {day} son projet de loi sur le logement devant l'Assemblée nationale.",
+    "Les autorités sanitaires signalent {n} nouveaux cas de rougeole dans {region_fr}.",
+    "Le musée consacre une rétrospective aux paysages du peintre à partir de {day}, avec {n} œuvres prêtées.",
+    "{company} dévoile un nouveau smartphone avec une batterie plus grande, vendu à partir de {n}9 euros.",
+    "{company} lance un assistant d'intelligence artificielle pour résumer les courriels des entreprises.",
+    "Les usagers du train ont subi des retards {day} à cause d'une panne de signalisation près de {region_fr}.",
+]
+FILL = {
+    "team": ["Lyon", "Arsenal", "Benfica", "Celtic", "Napoli"],
+    "team2": ["Lille", "Everton", "Porto", "Rangers", "Torino"],
+    "day": ["Monday", "Tuesday", "lundi", "mardi", "Saturday"],
+    "weather": ["heavy rain", "sunny spells", "strong winds"],
+    "weather_fr": ["de fortes pluies", "un temps ensoleillé", "des vents violents"],
+    "region": ["north", "south-west", "east coast"],
+    "region_fr": ["la Bretagne", "l'Occitanie", "les Hauts-de-France"],
+    "month": ["March", "June", "October"],
+    "month_fr": ["mars", "juin", "octobre"],
+    "company": ["Northwind", "Acme", "Globex", "Initech"],
+}
+
+
+def general_article(rng: random.Random) -> ArticleText:
+    lang = rng.choice(["en", "fr"])
+    template = rng.choice(GENERAL_EN if lang == "en" else GENERAL_FR)
+    values: dict[str, Any] = {k: rng.choice(v) for k, v in FILL.items()}
+    values.update(a=rng.randint(0, 4), b=rng.randint(0, 9), n=rng.randint(2, 40))
+    first = template.format(**values)
+    second = rng.choice(GENERAL_EN if lang == "en" else GENERAL_FR).format(**values)
+    return ArticleText(first.split(",")[0][:80], f"{first} {second}", lang)
+
+
+def dev_articles(path: Path) -> list[ArticleText]:
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [ArticleText(r["title"], r["summary"], r["lang"]) for r in rows]
+
+
+def streams(dev: list[ArticleText], n: int, seed: int = 7) -> dict[str, list[ArticleText]]:
+    """``dev``: each dev article once; ``mixed``: every dev article once among 9x as many general ones."""
+    rng = random.Random(seed)
+    mixed = list(dev) + [general_article(rng) for _ in range(max(n - len(dev), 0))]
+    rng.shuffle(mixed)
+    return {"dev": list(dev), "mixed": mixed}
+
+
+def synthetic_model(base: dict[str, Any], extra: int, seed: int = 11) -> dict[str, Any]:
+    """The shipped artifact plus ``extra`` synthetic topics (for scale only)."""
+    rng = random.Random(seed)
+    data: dict[str, Any] = json.loads(json.dumps(base))
+    n_protos = len(data["prototypes"])
+    groups = data["lexicon"]["groups"]
+    for i in range(extra):
+        group = f"synthetic{i}"
+        groups[group] = [f"zq{i}x{rng.randint(1000, 9999)}", f"vw{i}k{rng.randint(1000, 9999)} mot"]
+        cols = rng.sample(range(n_protos), 40)
+        data["topics"].append(
+            {
+                "id": f"synthetic-{i:04d}",
+                "name": f"Synthetic {i}",
+                "center": 0.02,
+                "pos_ex": sorted(cols[:10]),
+                "neg_ex": sorted(cols[10:20]),
+                "pos_pass": sorted(cols[20:30]),
+                "neg_pass": sorted(cols[30:40]),
+                "evidence": [[group]],
+                "gate": [group],
+            }
+        )
+    return data
+
+
+def run(matcher_factory: Any, articles: list[ArticleText], repeat: int, batch: int) -> dict[str, float]:
+    rates = []
+    embedded = 0
+    for _ in range(repeat):
+        matcher = matcher_factory()
+        start = time.perf_counter()
+        embedded = 0
+        for i in range(0, len(articles), batch):
+            rows = matcher.classify(articles[i : i + batch])
+            embedded += sum(1 for row in rows if any(d.evidence.get("embedded") for d in row))
+        rates.append(len(articles) / (time.perf_counter() - start))
+    return {
+        "articles_per_second": round(statistics.median(rates), 1),
+        "embedded_share": round(embedded / len(articles), 3),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--dev", type=Path, default=REPO_ROOT.parent / "shared" / "eval" / "dev.jsonl")
+    parser.add_argument("--model", type=Path, default=REPO_ROOT / "seeds" / "model.json")
+    parser.add_argument("--n", type=int, default=1000, help="articles in the mixed stream")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=64, help="articles per classify() call")
+    args = parser.parse_args()
+
+    base = json.loads(args.model.read_text(encoding="utf-8"))
+    topics_yaml = yaml.safe_load((REPO_ROOT / "seeds" / "topics.example.yaml").read_text(encoding="utf-8"))
+    real = Settings.model_validate(topics_yaml).topics
+    big = synthetic_model(base, 997)
+    synthetic = tuple(TopicConfig(id=t["id"], name=t["name"]) for t in big["topics"][len(real) :])
+    setups = {
+        "3 topics": lambda: CombinedMatcher(real, TopicModel(base)),
+        "1000 topics": lambda: CombinedMatcher(real + synthetic, TopicModel(big)),
+    }
+    embed.CACHE_SIZE = 0
+    results: dict[str, Any] = {
+        "threads": os.environ["MONITOR_EMBED_THREADS"],
+        "cpus": os.cpu_count(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
+    }
+    dev = dev_articles(args.dev)
+    embed.embed(["warm up"])
+    start = time.perf_counter()
+    embed.embed([a.text for a in dev])
+    results["embedding_alone_texts_per_second"] = round(len(dev) / (time.perf_counter() - start), 1)
+    print(
+        f"embedding alone: {results['embedding_alone_texts_per_second']} texts/s (dev title+summary)",
+        file=sys.stderr,
+    )
+    for stream, articles in streams(dev, args.n).items():
+        for name, factory in setups.items():
+            result = run(factory, articles, args.repeat, args.batch)
+            results[f"{stream} / {name}"] = result
+            print(
+                f"{stream:6} {name:12} {result['articles_per_second']:8.1f} articles/s  "
+                f"(embedded {result['embedded_share']:.0%}, n={len(articles)})",
+                file=sys.stderr,
+            )
+        ratio = (
+            results[f"{stream} / 3 topics"]["articles_per_second"]
+            / results[f"{stream} / 1000 topics"]["articles_per_second"]
+        )
+        results[f"{stream} / cost ratio 1000:3"] = round(ratio, 2)
+        print(f"{stream:6} 1000 topics cost {ratio:.2f}x the 3 topics", file=sys.stderr)
+    results["load_average_1m_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main()
