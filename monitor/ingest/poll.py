@@ -151,6 +151,7 @@ class _Claim:
     interval: timedelta
     consecutive_errors: int
     attempts: int
+    last_new_article_at: datetime  # or, before the first article, when the feed was added
 
 
 def _claim(
@@ -194,6 +195,7 @@ def _claim(
             interval=timedelta(seconds=feed.interval_seconds),
             consecutive_errors=feed.consecutive_errors,
             attempts=feed.poll_attempts,
+            last_new_article_at=feed.last_new_article_at or feed.created_at,
         )
 
     return run_in_transaction(session_factory, work)
@@ -232,6 +234,7 @@ def poll_feed(
         if result.not_modified:
             return _record_success(
                 session_factory,
+                settings,
                 claim,
                 owner,
                 now,
@@ -252,6 +255,7 @@ def poll_feed(
         articles = [normalize_item(item, feed_language=feed_language) for item in parsed.items]
         return _record_success(
             session_factory,
+            settings,
             claim,
             owner,
             now,
@@ -285,6 +289,7 @@ def _owned(feed_id: int, owner: str) -> ColumnElement[bool]:
 
 def _record_success(
     session_factory: sessionmaker[Session],
+    settings: Settings,
     claim: _Claim,
     owner: str,
     now: datetime,
@@ -296,6 +301,7 @@ def _record_success(
     items_seen: int,
 ) -> PollOutcome:
     next_check = now + claim.interval
+    silent_after = timedelta(seconds=settings.fetch.silent_after)
 
     def work(session: Session) -> list[int]:
         new_ids = _insert_articles(session, claim.feed_id, articles, now)
@@ -313,6 +319,17 @@ def _record_success(
             values["last_modified"] = last_modified
         if new_ids:
             values["last_new_article_at"] = now
+        elif now - claim.last_new_article_at > silent_after:
+            # Reachable but silent for too long: a moved feed, a dead
+            # generator. Announced once per silence (Huginn's `working?`).
+            add_notice(
+                session,
+                f"feed-silent:{claim.feed_id}:{claim.last_new_article_at:%Y%m%dT%H%M%S}",
+                "feed_silent",
+                f"Feed {claim.name} ({claim.url}) has had no new item since "
+                f"{claim.last_new_article_at:%Y-%m-%d %H:%M} UTC.",
+                at=now,
+            )
         session.execute(update(Feed).where(_owned(claim.feed_id, owner)).values(**values))
         return new_ids
 

@@ -214,3 +214,34 @@ def test_feed_removed_from_config_is_no_longer_polled(
     assert len(due_feed_ids(session_factory)) == 2
     sync_feeds(session_factory, settings_for(server, "/b.xml"))
     assert due_feed_ids(session_factory) == [feed_id(session_factory, server.url("/b.xml"))]
+
+
+def test_silent_feed_is_flagged_once(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
+    """A feed that answers but has had no new item for `silent_after` gets one notice."""
+    server.add_file("/quiet.xml", rss([Item("g1", "Old news")]))
+    settings = load_config_text(
+        f"fetch:\n  allow_hosts: ['{server.netloc}']\n  silent_after: 1h\nfeeds:\n  - url: '{server.url('/quiet.xml')}'\n"
+    )
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/quiet.xml"))
+    start = utcnow()
+    assert poll_feed(session_factory, settings, fid, owner="t1", now=start).status == "ok"
+    assert (
+        poll_feed(
+            session_factory, settings, fid, owner="t2", now=start + timedelta(minutes=30), force=True
+        ).status
+        == "not_modified"
+    )
+    with session_factory() as session:
+        assert session.scalars(select(Notice)).all() == []
+    for minutes in (61, 62, 90):
+        poll_feed(
+            session_factory,
+            settings,
+            fid,
+            owner=f"t{minutes}",
+            now=start + timedelta(minutes=minutes),
+            force=True,
+        )
+    with session_factory() as session:
+        assert [n.kind for n in session.scalars(select(Notice))] == ["feed_silent"]
