@@ -51,7 +51,9 @@ check: lint typecheck test
 
 bench: install-dev
 	$(PY) bench/classify.py
+	$(PY) bench/ingest.py
 	scripts/with-services.sh $(PY) bench/pipeline.py
+	scripts/with-services.sh $(PY) bench/faults.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

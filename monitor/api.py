@@ -8,7 +8,6 @@ Nothing here shows a channel's Apprise URL: only channel names leave.
 ``Annotated`` dependencies declared inside ``create_app`` at runtime.)
 """
 
-
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Annotated, Any
@@ -103,7 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/deliveries")
     def deliveries(s: SessionDep) -> dict[str, int]:
-        counts = dict(s.execute(select(Delivery.state, func.count()).group_by(Delivery.state)).tuples().all())
+        query = select(Delivery.state, func.count()).group_by(Delivery.state)
+        counts = {state: count for state, count in s.execute(query)}
         return {state.value: int(counts.get(state.value, 0)) for state in DeliveryState}
 
     return app

@@ -227,6 +227,11 @@ class WorkerSettings(_Strict):
     classify_time_limit: float = Field(300.0)
     deliver_time_limit: float = Field(180.0)
     visibility_timeout: float = Field(900.0)
+    # kombu re-queues the unacked messages of a dead worker only this often
+    # (x throttle); its defaults make that up to ~100 s after the visibility
+    # timeout. The per-feed lease re-drives polls sooner either way.
+    unacked_restore_interval: float = Field(10.0)
+    unacked_restore_throttle: float = Field(1.0, ge=0)
     max_memory_per_child: int = Field(512_000, description="KiB; a worker child above it is replaced")
 
     @field_validator(
@@ -241,6 +246,11 @@ class WorkerSettings(_Strict):
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
+
+    @property
+    def tick_time_limit(self) -> float:
+        """The beat tick only queues polls: it needs less than a poll."""
+        return min(60.0, self.poll_time_limit)
 
     @property
     def longest_time_limit(self) -> float:

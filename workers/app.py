@@ -39,7 +39,11 @@ def make_app(settings: Settings) -> Celery:
         broker_connection_retry=True,
         broker_connection_retry_on_startup=True,
         broker_connection_max_retries=None,
-        broker_transport_options={"visibility_timeout": workers.visibility_timeout},
+        broker_transport_options={
+            "visibility_timeout": workers.visibility_timeout,
+            "unacked_restore_interval": workers.unacked_restore_interval,
+            "unacked_restore_throttle": workers.unacked_restore_throttle,
+        },
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

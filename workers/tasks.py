@@ -41,7 +41,7 @@ def _limits(hard: float) -> dict[str, float]:
     return {"time_limit": hard, "soft_time_limit": hard * SOFT_LIMIT_MARGIN}
 
 
-@app.task(name="monitor.tick", **_limits(60))
+@app.task(name="monitor.tick", **_limits(settings.workers.tick_time_limit))
 def tick() -> dict[str, Any]:
     """Beat's tick: queue one poll per due feed. Cheap and safe to double."""
     rt = runtime()

@@ -272,8 +272,17 @@ def poll_feed(
     except ParseError as exc:
         return _record_error(session_factory, settings, claim, owner, now, str(exc), None)
     except Exception as exc:  # a bug or an unforeseen input: keep the feed, say why
-        log.exception("unexpected error while polling %s", claim.url)
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        if type(exc).__name__ == "SoftTimeLimitExceeded":
+            # Celery's soft time limit (matched by name: the library does
+            # not import Celery): the poll took too long, not a bug.
+            message = (
+                f"poll timed out: SoftTimeLimitExceeded before workers.poll_time_limit "
+                f"({settings.workers.poll_time_limit:g}s) ran out"
+            )
+            log.warning("feed %s (%s): %s", claim.name, claim.url, message)
+        else:
+            log.exception("unexpected error while polling %s", claim.url)
+            message = f"internal error: {type(exc).__name__}: {exc}"
         return _record_error(session_factory, settings, claim, owner, now, message, None)
 
 
