@@ -34,7 +34,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from tests.faults import scenarios  # noqa: E402
-from tests.faults.harness import FaultResult, Rig, throwaway_postgres  # noqa: E402
+from tests.faults.harness import FaultResult, Rig  # noqa: E402
+from tests.support.databases import throwaway_postgres  # noqa: E402
 
 Scenario = Callable[[Rig], FaultResult]
 
@@ -59,7 +60,7 @@ def main(argv: list[str]) -> int:
         print(f"unknown case(s) {unknown}; known: {', '.join(CASES)}", file=sys.stderr)
         return 2
     results: list[tuple[FaultResult, float, bool]] = []
-    with throwaway_postgres() as db_url, tempfile.TemporaryDirectory(prefix="nm-faults-") as tmp:
+    with throwaway_postgres("nm_faults") as db_url, tempfile.TemporaryDirectory(prefix="nm-faults-") as tmp:
         for name in selected:
             scenario, options = CASES[name]
             workdir = Path(tmp) / name

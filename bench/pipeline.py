@@ -31,12 +31,13 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO_ROOT))
 
-from sqlalchemy import func, select, text  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
 
 from monitor.runtime import Runtime  # noqa: E402
 from monitor.service import EmbeddedService  # noqa: E402
 from monitor.storage import Article, Feed, create_db_engine, make_session_factory  # noqa: E402
 from monitor.storage.migrate import upgrade  # noqa: E402
+from tests.support.databases import throwaway_postgres  # noqa: E402
 from tests.support.feed_server import FeedServer  # noqa: E402
 from tests.support.feedgen import Item, rss  # noqa: E402
 from tests.support.processes import start_beat, start_worker, stop, wait_until  # noqa: E402
@@ -201,16 +202,8 @@ def bench_embedded(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
 
 def bench_celery(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
     rng = random.Random(args.seed + 1)
-    postgres = os.environ.get(
-        "MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
     redis = os.environ.get("MONITOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-    admin = create_db_engine(postgres)
-    name = f"nm_bench_{uuid.uuid4().hex[:6]}"
-    with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    db = admin.url.set(database=name).render_as_string(hide_password=False)
-    try:
+    with throwaway_postgres("nm_bench") as db:
         upgrade(db)
         with FeedServer() as server, WebhookReceiver() as hook:
             feeds = {i: make_items(i, args.items, args.on_topic, rng) for i in range(args.feeds)}
@@ -285,10 +278,6 @@ def bench_celery(args: argparse.Namespace, workdir: Path) -> dict[str, float]:
                 stop(beat)
                 stop(worker)
                 engine.dispose()
-    finally:
-        with admin.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def main() -> None:

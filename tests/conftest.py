@@ -11,22 +11,19 @@ PostgreSQL is reachable; an unreachable one is a failure, never a skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.storage import Base, create_db_engine, make_session_factory
+from tests.support.databases import POSTGRES_ADMIN_URL, drop_schema, throwaway_postgres
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("MONITOR_SHARED_DIR", REPO_ROOT.parent / "shared"))
-POSTGRES_ADMIN_URL = os.environ.get(
-    "MONITOR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 REDIS_URL = os.environ.get("MONITOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
@@ -41,23 +38,11 @@ def shared_path(*parts: str) -> Path:
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway database on the machine's PostgreSQL, for this test session."""
-    admin_url = make_url(POSTGRES_ADMIN_URL)
-    if admin_url.drivername == "postgresql":
-        admin_url = admin_url.set(drivername="postgresql+psycopg")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"nm_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-    except Exception as exc:  # pragma: no cover - environment problem
-        pytest.fail(f"PostgreSQL is not reachable at {admin_url!r}: {exc}. Run `make test`.")
-    url = admin_url.set(database=name).render_as_string(hide_password=False)
-    try:
-        yield url
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        with throwaway_postgres() as url:
+            yield url
+    except OperationalError as exc:  # pragma: no cover - environment problem
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL}: {exc}. Run `make test`.")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -93,9 +78,5 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 @pytest.fixture
 def empty_db_url(db_url: str) -> str:
     """``db_url`` with no tables at all, for tests that run `monitor db upgrade`."""
-    engine = create_db_engine(db_url)
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
+    drop_schema(db_url)
     return db_url

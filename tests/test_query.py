@@ -26,21 +26,83 @@ NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def populated(session_factory: sessionmaker[Session]) -> sessionmaker[Session]:
     with session_factory.begin() as session:
-        variety = Feed(url="https://variety.example/feed", name="Variety", interval_seconds=60, status="active", consecutive_errors=0, poll_attempts=0)
-        monde = Feed(url="https://lemonde.example/rss", name="Le Monde", interval_seconds=60, status="active", consecutive_errors=0, poll_attempts=0)
+        variety = Feed(
+            url="https://variety.example/feed",
+            name="Variety",
+            interval_seconds=60,
+            status="active",
+            consecutive_errors=0,
+            poll_attempts=0,
+        )
+        monde = Feed(
+            url="https://lemonde.example/rss",
+            name="Le Monde",
+            interval_seconds=60,
+            status="active",
+            consecutive_errors=0,
+            poll_attempts=0,
+        )
         session.add_all([variety, monde])
         session.flush()
         rows = [
-            (variety, "SAG-AFTRA strike ends after 118 days", "en", "strike-negotiations", 0.91, NOW - timedelta(hours=2)),
-            (variety, "Studios scan extras for digital replicas", "en", "digital-doubles", 0.74, NOW - timedelta(days=3)),
-            (monde, "Grève : les acteurs d'Hollywood signent un accord", "fr", "strike-negotiations", 0.66, NOW - timedelta(hours=30)),
-            (monde, "Voix clonées : les comédiens de doublage inquiets", "fr", "ai-likeness", 0.58, NOW - timedelta(days=10)),
+            (
+                variety,
+                "SAG-AFTRA strike ends after 118 days",
+                "en",
+                "strike-negotiations",
+                0.91,
+                NOW - timedelta(hours=2),
+            ),
+            (
+                variety,
+                "Studios scan extras for digital replicas",
+                "en",
+                "digital-doubles",
+                0.74,
+                NOW - timedelta(days=3),
+            ),
+            (
+                monde,
+                "Grève : les acteurs d'Hollywood signent un accord",
+                "fr",
+                "strike-negotiations",
+                0.66,
+                NOW - timedelta(hours=30),
+            ),
+            (
+                monde,
+                "Voix clonées : les comédiens de doublage inquiets",
+                "fr",
+                "ai-likeness",
+                0.58,
+                NOW - timedelta(days=10),
+            ),
         ]
         for index, (feed, title, lang, topic, score, when) in enumerate(rows):
-            article = Article(feed_id=feed.id, item_key=f"k{index}", title=title, summary=f"summary of {title}", link=f"https://x.example/{index}", language=lang, published_at=when, fetched_at=when, content_hash=str(index), classified_at=when)
+            article = Article(
+                feed_id=feed.id,
+                item_key=f"k{index}",
+                title=title,
+                summary=f"summary of {title}",
+                link=f"https://x.example/{index}",
+                language=lang,
+                published_at=when,
+                fetched_at=when,
+                content_hash=str(index),
+                classified_at=when,
+            )
             session.add(article)
             session.flush()
-            session.add(Match(article_id=article.id, topic_id=topic, score=score, evidence={"reason": f"because {index}", "terms": ["strike"]}, model_version="test", created_at=when))
+            session.add(
+                Match(
+                    article_id=article.id,
+                    topic_id=topic,
+                    score=score,
+                    evidence={"reason": f"because {index}", "terms": ["strike"]},
+                    model_version="test",
+                    created_at=when,
+                )
+            )
     return session_factory
 
 
@@ -51,11 +113,24 @@ def titles(factory: sessionmaker[Session], **kwargs: object) -> list[str]:
 
 def test_filters(populated: sessionmaker[Session]) -> None:
     assert len(titles(populated)) == 4
-    assert titles(populated, topic=("strike-negotiations",)) == ["SAG-AFTRA strike ends after 118 days", "Grève : les acteurs d'Hollywood signent un accord"]
-    assert titles(populated, since=NOW - timedelta(days=2)) == ["SAG-AFTRA strike ends after 118 days", "Grève : les acteurs d'Hollywood signent un accord"]
-    assert titles(populated, until=NOW - timedelta(days=5)) == ["Voix clonées : les comédiens de doublage inquiets"]
-    assert titles(populated, lang="fr", min_score=0.6) == ["Grève : les acteurs d'Hollywood signent un accord"]
-    assert titles(populated, feed="monde") == ["Grève : les acteurs d'Hollywood signent un accord", "Voix clonées : les comédiens de doublage inquiets"]
+    assert titles(populated, topic=("strike-negotiations",)) == [
+        "SAG-AFTRA strike ends after 118 days",
+        "Grève : les acteurs d'Hollywood signent un accord",
+    ]
+    assert titles(populated, since=NOW - timedelta(days=2)) == [
+        "SAG-AFTRA strike ends after 118 days",
+        "Grève : les acteurs d'Hollywood signent un accord",
+    ]
+    assert titles(populated, until=NOW - timedelta(days=5)) == [
+        "Voix clonées : les comédiens de doublage inquiets"
+    ]
+    assert titles(populated, lang="fr", min_score=0.6) == [
+        "Grève : les acteurs d'Hollywood signent un accord"
+    ]
+    assert titles(populated, feed="monde") == [
+        "Grève : les acteurs d'Hollywood signent un accord",
+        "Voix clonées : les comédiens de doublage inquiets",
+    ]
     assert titles(populated, search="DIGITAL replicas") == ["Studios scan extras for digital replicas"]
     assert titles(populated, search="100%") == []  # LIKE wildcards are literal
     assert len(titles(populated, limit=1)) == 1
@@ -86,13 +161,19 @@ def test_cli_formats(populated: sessionmaker[Session], db_url: str, tmp_path: Pa
 
     out = runner.invoke(main, ["--config", config, "matches", "--format", "json", "--lang", "en"])
     records = [json.loads(line) for line in out.stdout.splitlines()]
-    assert [r["article"]["title"] for r in records] == ["SAG-AFTRA strike ends after 118 days", "Studios scan extras for digital replicas"]
+    assert [r["article"]["title"] for r in records] == [
+        "SAG-AFTRA strike ends after 118 days",
+        "Studios scan extras for digital replicas",
+    ]
     assert records[0]["topic"] == "strike-negotiations" and records[0]["evidence"]["terms"] == ["strike"]
     assert records[0]["article"]["feed"] == {"name": "Variety", "url": "https://variety.example/feed"}
 
     out = runner.invoke(main, ["--config", config, "matches", "--format", "csv", "--min-score", "0.7"])
     rows = list(csv.DictReader(io.StringIO(out.stdout)))
-    assert [r["title"] for r in rows] == ["SAG-AFTRA strike ends after 118 days", "Studios scan extras for digital replicas"]
+    assert [r["title"] for r in rows] == [
+        "SAG-AFTRA strike ends after 118 days",
+        "Studios scan extras for digital replicas",
+    ]
 
     bad = runner.invoke(main, ["--config", config, "matches", "--since", "last tuesday"])
     assert bad.exit_code == 2 and "--since" in bad.output

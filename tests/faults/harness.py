@@ -20,7 +20,6 @@ reliability.md 2.4). Anything else is an undocumented duplicate.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -28,7 +27,7 @@ import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -37,13 +36,11 @@ from typing import Any
 import psutil
 import redis
 import yaml
-from sqlalchemy import create_engine, select, text, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.storage import (
     Article,
-    Base,
     Delivery,
     Feed,
     Match,
@@ -52,7 +49,7 @@ from monitor.storage import (
     make_session_factory,
     utcnow,
 )
-from monitor.storage.migrate import upgrade
+from tests.support.databases import migrated_schema
 from tests.support.feed_server import FeedServer
 from tests.support.feedgen import Item, rss
 from tests.support.processes import RedisServer, children_of, start_beat, start_worker, stop, wait_until
@@ -143,35 +140,6 @@ class DeliveryRow:
     link: str | None
 
 
-def reset_schema(db_url: str) -> None:
-    engine = create_db_engine(db_url)
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    upgrade(db_url)
-
-
-@contextlib.contextmanager
-def throwaway_postgres() -> Iterator[str]:
-    """A database of its own on the machine's PostgreSQL (for bench/faults.py)."""
-    from tests.conftest import POSTGRES_ADMIN_URL
-
-    admin_url = make_url(POSTGRES_ADMIN_URL)
-    if admin_url.drivername == "postgresql":
-        admin_url = admin_url.set(drivername="postgresql+psycopg")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    name = f"nm_faults_{os.getpid()}_{uuid.uuid4().hex[:6]}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield admin_url.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
 class Rig:
     def __init__(self, workdir: Path, db_url: str, *, appendonly: bool = False, smtp: bool = False) -> None:
         self.workdir = workdir
@@ -191,7 +159,7 @@ class Rig:
     # --- lifecycle -------------------------------------------------------------
 
     def __enter__(self) -> Rig:
-        reset_schema(self.db_url)
+        migrated_schema(self.db_url)
         self._engine = create_db_engine(self.db_url)
         self._factory = make_session_factory(self._engine)
         self.redis.start()

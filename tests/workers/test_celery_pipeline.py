@@ -14,11 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from monitor.storage import (
     Article,
-    Base,
     Delivery,
     Feed,
     Match,
@@ -26,8 +25,8 @@ from monitor.storage import (
     make_session_factory,
     utcnow,
 )
-from monitor.storage.migrate import upgrade
 from tests.conftest import REDIS_URL
+from tests.support.databases import migrated_schema
 from tests.support.feed_server import FeedServer
 from tests.support.processes import start_beat, start_worker, stop, wait_until
 from tests.support.scenario import EXPECTED, EXPECTED_AFTER_NEW_ITEM, add_new_item, serve_feeds, write_config
@@ -56,20 +55,11 @@ def snapshot(db_url: str) -> tuple[set[tuple[str, str]], list[str]]:
     return matches, states
 
 
-def reset_schema(db_url: str) -> None:
-    engine = create_db_engine(db_url)
-    Base.metadata.drop_all(engine)
-    with engine.begin() as conn:
-        conn.execute(text("DROP TABLE IF EXISTS alembic_version"))
-    engine.dispose()
-    upgrade(db_url)
-
-
 def test_worker_and_beat_deliver_each_alert_once(
     postgres_url: str, tmp_path: Path, servers: tuple[FeedServer, WebhookReceiver, SmtpServer]
 ) -> None:
     db_url = postgres_url  # distributed mode runs on PostgreSQL
-    reset_schema(db_url)
+    migrated_schema(db_url)
     feeds, hook, smtp = servers
     queue = f"monitor-test-{uuid.uuid4().hex[:8]}"
     config = write_config(
