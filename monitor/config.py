@@ -88,8 +88,9 @@ class FetchSettings(_Strict):
 
 
 class FeedConfig(_Strict):
-    url: str
-    name: str | None = None
+    # Lengths are the storage columns': PostgreSQL enforces them, SQLite not.
+    url: str = Field(max_length=2048)
+    name: str | None = Field(None, min_length=1, max_length=300)
     interval: float | None = Field(None, description="seconds between polls; default: poll_interval")
     language: str | None = Field(None, description="ISO 639-1 code when the feed is known monolingual")
 
@@ -121,13 +122,46 @@ class FeedConfig(_Strict):
 
     @property
     def display_name(self) -> str:
-        return self.name or self.url
+        """The name, else the URL without credentials, cut to the name column."""
+        if self.name:
+            return self.name
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)
+        host = parts.hostname or ""
+        netloc = f"{host}:{parts.port}" if parts.port else host
+        shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        return shown if len(shown) <= 300 else shown[:299] + "…"
+
+
+TARGET_SEPARATOR = "#"
 
 
 class ChannelConfig(_Strict):
-    name: str
+    name: str = Field(min_length=1, max_length=100)
     urls: tuple[str, ...] = Field(min_length=1, description="Apprise URLs")
     # Untrusted feed text is never sent as markdown/HTML; see monitor.alerting.
+
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        if TARGET_SEPARATOR in value:
+            raise ValueError(f"a channel name cannot contain {TARGET_SEPARATOR!r}")
+        return value
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The outbox keys of this channel: one per URL.
+
+        Each URL is its own delivery, so that when one URL of a channel fails
+        and another succeeds, the retry goes only to the one that failed
+        (Apprise reports such a send as PARTIAL): a per-channel delivery would
+        send the alert again to the URLs that already have it. A channel with
+        one URL keeps its plain name as its key.
+        """
+        if len(self.urls) == 1:
+            return (self.name,)
+        return tuple(f"{self.name}{TARGET_SEPARATOR}{i}" for i in range(1, len(self.urls) + 1))
 
     @model_validator(mode="before")
     @classmethod
@@ -319,6 +353,17 @@ class Settings(_Strict):
                 return channel
         raise KeyError(name)
 
+    def target(self, key: str) -> ChannelConfig:
+        """The channel (or the one URL of it) an outbox key names; KeyError when gone."""
+        name, _, index = key.partition(TARGET_SEPARATOR)
+        channel = self.channel(name)
+        if not index:
+            return channel
+        position = int(index) if index.isdigit() else 0
+        if not 1 <= position <= len(channel.urls):
+            raise KeyError(key)
+        return ChannelConfig(name=channel.name, urls=(channel.urls[position - 1],))
+
     def topic(self, topic_id: str) -> TopicConfig:
         for topic in self.topics:
             if topic.id == topic_id:
@@ -354,7 +399,15 @@ def _compose(text: str, path: str) -> _Located:
     if node is None:
         located.data = {}
         return located
-    located.data = _build(node, (), located.lines)
+    try:
+        located.data = _build(node, (), located.lines)
+    except (yaml.YAMLError, TypeError, ValueError, RecursionError) as exc:
+        # Valid YAML that is no config: a list as a key, a self-referencing
+        # alias, a tag SafeLoader refuses.
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = f"{mark.line + 1}" if mark is not None else "?"
+        problem = getattr(exc, "problem", None) or type(exc).__name__
+        raise ConfigError(path, [f"{path}:{line}: not a usable config: {problem}"]) from None
     return located
 
 
@@ -398,7 +451,9 @@ def _interpolate(
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
-            if name not in os.environ:
+            if not os.environ.get(name):
+                # Empty counts as unset: compose's ${VAR:-} defines a missing
+                # secret as empty, which would otherwise fail only at send time.
                 line = _line_for(at, lines)
                 problems.append(f"{path}:{line}: {_field_path(at)}: environment variable {name} is not set")
                 return ""

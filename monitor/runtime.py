@@ -16,7 +16,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import ConfigError, Settings, load_config, resolve_config_path
+from monitor.config import Settings, load_config, resolve_config_path
 from monitor.matching import build_matcher
 from monitor.matching.base import TopicMatcher
 from monitor.storage import create_db_engine, make_session_factory
@@ -57,7 +57,7 @@ class Runtime:
                 return False
             try:
                 settings = load_config(self.config_path)
-            except ConfigError as exc:
+            except Exception as exc:  # ConfigError, or anything a broken file provokes
                 if self._settings is None:
                     raise
                 self._stamp = stamp  # do not re-log the same broken file every tick

@@ -87,9 +87,20 @@ class EmbeddedService:
             self.report(f"match  [{match.topic_id} {match.score:.2f}] {match.title}")
         return result
 
-    def deliver(self) -> DeliveryReport:
+    def deliver(self, *, until_done: bool = False) -> DeliveryReport:
+        """Send what the outbox holds; with ``until_done``, batch after batch
+        until nothing is due (retries wait for their backoff)."""
         rt = self.runtime
         result = deliver_due(rt.session_factory, rt.settings)
+        while until_done and result.handled:
+            more = deliver_due(rt.session_factory, rt.settings)
+            if not more.handled:
+                break
+            result.sent += more.sent
+            result.retried += more.retried
+            result.dead += more.dead
+            result.skipped += more.skipped
+            result.ids.extend(more.ids)
         if result.sent or result.retried or result.dead:
             self.report(f"alerts {result.sent} sent, {result.retried} to retry, {result.dead} given up")
         return result
@@ -99,7 +110,7 @@ class EmbeddedService:
         report = CycleReport()
         report.polls = self.poll(all_feeds=all_feeds)
         report.classified = self.classify()
-        report.deliveries.append(self.deliver())
+        report.deliveries.append(self.deliver(until_done=all_feeds))
         return report
 
     def run_once(self) -> CycleReport:

@@ -135,3 +135,18 @@ def test_check_config_rejects_a_bad_apprise_url_without_showing_secrets(tmp_path
     assert result.exit_code == 2
     assert "team" in result.output
     assert "hunter2" not in result.output
+
+
+@pytest.mark.parametrize(
+    "text", ["feeds: [{[a]: 1}]\n", "feeds: &a [*a]\n", "feeds: !!python/object:os.system x\n"]
+)
+def test_valid_yaml_that_is_no_config_is_a_config_error(tmp_path: Path, text: str) -> None:
+    (problem,) = problems_of(tmp_path, text)
+    assert problem.startswith(f"{tmp_path / 'monitor.yaml'}:")
+    assert "not" in problem
+
+
+def test_empty_environment_variable_counts_as_unset(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NM_EMPTY_TOKEN", "")
+    (problem,) = problems_of(tmp_path, "channels:\n  - name: s\n    url: slack://${NM_EMPTY_TOKEN}\n")
+    assert "environment variable NM_EMPTY_TOKEN is not set" in problem

@@ -169,7 +169,7 @@ def _claim_next(
 
 def _send(claim: _Claim, settings: Settings) -> SendOutcome:
     try:
-        channel = settings.channel(claim.channel)
+        channel = settings.target(claim.channel)
     except KeyError:
         return SendOutcome(
             False,
@@ -195,6 +195,14 @@ def _send(claim: _Claim, settings: Settings) -> SendOutcome:
     return channels_mod.notify(channel, rendered.title, rendered.body, settings.alerts.send_timeout)
 
 
+def _target_exists(settings: Settings, key: str) -> bool:
+    try:
+        settings.target(key)
+    except KeyError:
+        return False
+    return True
+
+
 def _mark(
     factory: sessionmaker[Session],
     settings: Settings,
@@ -204,7 +212,7 @@ def _mark(
 ) -> str | None:
     """Record the outcome; returns the new state, or None if our claim was lost."""
     alerts = settings.alerts
-    channel_gone = outcome.config_error and claim.channel not in {c.name for c in settings.channels}
+    channel_gone = outcome.config_error and not _target_exists(settings, claim.channel)
     if outcome.ok:
         values: dict[str, Any] = {"state": SENT, "sent_at": at, "lease_until": None, "last_error": None}
     else:

@@ -559,21 +559,26 @@ class _Decoder:
 # --- Retry-After -------------------------------------------------------------------
 
 
+RETRY_AFTER_MAX = 365 * 86400
+
+
 def parse_retry_after(value: str | None, *, now: datetime | None = None) -> float | None:
     """Seconds to wait from a ``Retry-After`` value: delay-seconds or an HTTP date."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(int(value))
+    # A hostile server may send any digits (or Unicode digits such as "²",
+    # which str.isdigit accepts): ASCII only, and no more than a year.
+    if value.isascii() and value.isdigit():
+        return float(min(int(value), RETRY_AFTER_MAX))
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     now = now or datetime.now(UTC)
-    return max(0.0, (when - now).total_seconds())
+    return min(float(RETRY_AFTER_MAX), max(0.0, (when - now).total_seconds()))
 
 
 # --- the fetch ---------------------------------------------------------------------
@@ -676,8 +681,15 @@ def _timeout(url: str, settings: FetchSettings) -> FetchError:
 
 
 def _describe(exc: BaseException | str) -> str:
+    """An error's text for a message: one line, no control characters, bounded.
+
+    Unlike a URL, prose keeps its spaces; any URL inside it is stripped of
+    credentials.
+    """
     text = str(exc) or type(exc).__name__
-    return safe_url(text)  # strips control characters and bounds the length
+    text = re.sub(r"//[^/@\s]*@", "//", text)
+    text = " ".join(_HEADER_UNSAFE.sub(" ", text).split())
+    return text if len(text) <= 300 else text[:297] + "..."
 
 
 def _exchange(

@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import FeedConfig, Settings
@@ -40,6 +40,7 @@ from monitor.storage import (
     Article,
     Feed,
     FeedStatus,
+    Notice,
     affected_rows,
     insert_ignore,
     run_in_transaction,
@@ -55,6 +56,8 @@ MAX_POLL_ATTEMPTS = 3
 # limit (workers.poll_time_limit): a live poll is never doubled.
 LEASE_FACTOR = 1.5
 INSERT_CHUNK = 500
+ETAG_MAX = 1024  # models.Feed.etag
+LAST_MODIFIED_MAX = 128  # models.Feed.last_modified
 
 
 @dataclass
@@ -321,11 +324,13 @@ def _record_success(
             "last_success_at": now,
             "next_check_at": next_check,
         }
-        # A 304 may carry fresh validators (RFC 9111 4.3.4); keep the old ones otherwise.
+        # A 304 may carry fresh validators (RFC 9111 4.3.4); keep the old ones
+        # otherwise. A validator too long for its column is not kept (the
+        # feed is then fetched in full next time) rather than failing the poll.
         if etag is not None:
-            values["etag"] = etag
+            values["etag"] = etag if len(etag) <= ETAG_MAX else None
         if last_modified is not None:
-            values["last_modified"] = last_modified
+            values["last_modified"] = last_modified if len(last_modified) <= LAST_MODIFIED_MAX else None
         if new_ids:
             values["last_new_article_at"] = now
         elif now - claim.last_new_article_at > silent_after:
@@ -405,7 +410,7 @@ def _record_error(
     wait = error_backoff(claim.interval, errors, cap)
     if retry_after is not None:
         # The server said when to come back: never earlier, within our cap.
-        wait = max(wait, min(cap, timedelta(seconds=retry_after)))
+        wait = max(wait, timedelta(seconds=min(retry_after, cap.total_seconds())))
     next_check = now + wait
 
     def work(session: Session) -> None:
@@ -520,6 +525,8 @@ def reset_feed(session_factory: sessionmaker[Session], feed_id: int) -> bool:
                 poll_attempts=0,
             ),
         )
+        # A gone feed that answers 410 again after a reset is announced again.
+        session.execute(delete(Notice).where(Notice.key == f"feed-gone:{feed_id}"))
         return changed == 1
 
     return run_in_transaction(session_factory, work)

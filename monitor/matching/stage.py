@@ -119,7 +119,11 @@ def _store(
     now: datetime | None,
     report: ClassifyReport,
 ) -> None:
-    channels_of = {topic.id: topic.channels for topic in settings.topics}
+    targets = {channel.name: channel.targets for channel in settings.channels}
+    channels_of = {
+        topic.id: [key for name in topic.channels for key in targets.get(name, ())]
+        for topic in settings.topics
+    }
 
     def work(session: Session) -> tuple[int, list[NewMatch], list[int]]:
         at = now or utcnow()

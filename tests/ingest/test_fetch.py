@@ -476,8 +476,11 @@ def test_parse_retry_after() -> None:
     assert parse_retry_after(" 0 ", now=now) == 0.0
     assert parse_retry_after("Sat, 21 Nov 2026 12:02:00 GMT", now=now) == 120.0
     assert parse_retry_after("Sat, 21 Nov 2026 11:00:00 GMT", now=now) == 0.0  # in the past
-    for bad in (None, "", "soon", "-5", "1.5e9x"):
+    for bad in (None, "", "soon", "-5", "1.5e9x", "²"):
         assert parse_retry_after(bad, now=now) is None
+    # Hostile values are capped at a year, never an overflow later on.
+    assert parse_retry_after("9" * 30, now=now) == 365 * 86400
+    assert parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now=now) == 365 * 86400
 
 
 def test_410_is_gone_even_with_a_feed_body(feed_server: FeedServer, settings: FetchSettings) -> None:

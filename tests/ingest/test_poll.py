@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, load_config_text
-from monitor.ingest.poll import MAX_POLL_ATTEMPTS, due_feed_ids, poll_feed, sync_feeds
+from monitor.ingest.poll import MAX_POLL_ATTEMPTS, due_feed_ids, poll_feed, reset_feed, sync_feeds
 from monitor.storage import Article, Feed, Notice, utcnow
 from tests.support.feed_server import FeedServer
 from tests.support.feedgen import Item, rss
@@ -179,6 +179,13 @@ def test_gone_feed_stops_with_one_notice(server: FeedServer, session_factory: se
     with session_factory() as session:
         notices = session.scalars(select(Notice)).all()
         assert [n.kind for n in notices] == ["feed_gone"]
+    # After `monitor feeds reset`, a new 410 is announced again.
+    assert reset_feed(session_factory, fid)
+    with session_factory() as session:
+        assert session.scalars(select(Notice)).all() == []
+    assert poll_feed(session_factory, settings, fid, owner="t3").status == "gone"
+    with session_factory() as session:
+        assert [n.kind for n in session.scalars(select(Notice))] == ["feed_gone"]
 
 
 def test_poison_feed_is_parked_not_looped(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
@@ -245,3 +252,42 @@ def test_silent_feed_is_flagged_once(server: FeedServer, session_factory: sessio
         )
     with session_factory() as session:
         assert [n.kind for n in session.scalars(select(Notice))] == ["feed_silent"]
+
+
+def test_oversized_validators_and_long_urls_do_not_break_polling(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    """PostgreSQL enforces column lengths that SQLite ignores: a 2 KB ETag or a
+    400-character URL with no name must behave the same on both."""
+    long_path = "/search.xml?q=" + "actors+strike+" * 28
+    served = "/search.xml"  # the feed server matches paths without their query
+    server.add_file(
+        served, rss([Item("g1", "Strike news")]), headers={"ETag": '"' + "e" * 2000 + '"'}, etag=False
+    )
+    settings = load_config_text(
+        f"fetch:\n  allow_hosts: ['{server.netloc}']\nfeeds:\n  - url: '{server.url(long_path)}'\n"
+    )
+    assert len(settings.feeds[0].url) > 300
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url(long_path))
+    outcome = poll_feed(session_factory, settings, fid, owner="t1")
+    assert outcome.status == "ok" and len(outcome.new_article_ids) == 1
+    with session_factory() as session:
+        feed = session.get_one(Feed, fid)
+        assert feed.etag is None
+        assert len(feed.name) <= 300
+
+
+def test_hostile_retry_after_is_capped_by_max_backoff(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    server.add_response("/busy.xml", status=503, headers={"Retry-After": "9" * 30})
+    settings = settings_for(server, "/busy.xml")
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/busy.xml"))
+    start = utcnow()
+    outcome = poll_feed(session_factory, settings, fid, owner="t1", now=start)
+    assert outcome.status == "error"
+    assert outcome.next_check_at == start + timedelta(hours=1)  # the test config's max_backoff
+    with session_factory() as session:
+        assert session.get_one(Feed, fid).lease_owner is None
