@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from typing import Any
 
 from celery import Task
@@ -35,6 +36,10 @@ def runtime() -> Runtime:
         else:
             _runtime.reload()
         return _runtime
+
+
+# Room left after the last send of a delivery run for recording its outcome.
+SEND_MARGIN = 15.0
 
 
 def _limits(hard: float) -> dict[str, float]:
@@ -78,7 +83,8 @@ def classify_task(article_ids: list[int] | None = None) -> dict[str, Any]:
 def deliver_task(delivery_ids: list[int] | None = None) -> dict[str, Any]:
     """Send the given (or all due) deliveries from the outbox."""
     rt = runtime()
-    result = deliver_due(rt.session_factory, rt.settings, only_ids=delivery_ids)
+    budget = settings.workers.deliver_time_limit * SOFT_LIMIT_MARGIN - SEND_MARGIN
+    result = deliver_due(rt.session_factory, rt.settings, only_ids=delivery_ids, budget=budget)
     return {"sent": result.sent, "retried": result.retried, "dead": result.dead}
 
 
@@ -90,6 +96,8 @@ def sweep() -> dict[str, Any]:
     limit acks a task it killed; the database still says what is pending.
     """
     rt = runtime()
+    started = time.monotonic()
     classified = classify_pending(rt.session_factory, rt.settings, rt.matcher, limit=500)
-    delivered = deliver_due(rt.session_factory, rt.settings)
+    budget = settings.workers.classify_time_limit * SOFT_LIMIT_MARGIN - SEND_MARGIN
+    delivered = deliver_due(rt.session_factory, rt.settings, budget=budget - (time.monotonic() - started))
     return {"classified": classified.articles, "sent": delivered.sent}

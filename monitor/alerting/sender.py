@@ -30,6 +30,7 @@ Claiming one row at a time keeps the lease short: it has to cover one send
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -263,13 +264,18 @@ def deliver_due(
     now: datetime | None = None,
     limit: int = 100,
     only_ids: Sequence[int] | None = None,
+    budget: float | None = None,
 ) -> DeliveryReport:
     """Send up to ``limit`` due deliveries, one claim at a time.
 
     ``now`` fixes the clock (tests); by default the current time is read at
     each claim and each mark. ``only_ids`` restricts the run to those rows
-    (they must still be due).
+    (they must still be due). ``budget`` (seconds) stops claiming when a
+    further send might not finish within it: a Celery task passes what is
+    left before its soft time limit, so that the limit does not cut a send
+    in two (which would make the provider's copy a duplicate on retry).
     """
+    started = time.monotonic()
     clock: Callable[[], datetime] = (lambda: now) if now is not None else utcnow
     lease = timedelta(seconds=settings.alerts.lease)
     if settings.alerts.lease < settings.alerts.send_timeout + LEASE_MARGIN:
@@ -284,6 +290,9 @@ def deliver_due(
     seen: set[int] = set()
     lost_races = 0
     while report.handled + report.skipped < limit:
+        if budget is not None and time.monotonic() - started + settings.alerts.send_timeout > budget:
+            log.info("delivery run stopped: its time budget (%.0fs) is nearly spent", budget)
+            break
         claim_time = clock()
 
         def claim_one(session: Session, at: datetime = claim_time) -> tuple[_Claim | None, bool]:
@@ -315,11 +324,18 @@ def deliver_due(
             claim.attempts,
             settings.alerts.max_attempts,
         )
+        interrupted = False
         try:
             outcome = _send(claim, settings)
         except Exception as exc:  # a bug must not leave the row claimed
-            log.exception("delivery %d %s: unexpected error while sending", claim.id, claim.dedupe_key)
-            outcome = SendOutcome(False, f"internal error: {type(exc).__name__}: {exc}")
+            if type(exc).__name__ == "SoftTimeLimitExceeded":  # Celery's, matched by name
+                interrupted = True
+                outcome = SendOutcome(
+                    False, "send interrupted by the task's soft time limit; the provider may have it"
+                )
+            else:
+                log.exception("delivery %d %s: unexpected error while sending", claim.id, claim.dedupe_key)
+                outcome = SendOutcome(False, f"internal error: {type(exc).__name__}: {exc}")
         state = _mark(session_factory, settings, claim, outcome, clock())
         if state is None:
             report.skipped += 1
@@ -352,7 +368,10 @@ def deliver_due(
                 claim.attempts,
                 redact_text(outcome.detail),
             )
-    report.notices_sent = send_notices(session_factory, settings, now=now)
+        if interrupted:
+            break
+    if budget is None or time.monotonic() - started + settings.alerts.send_timeout <= budget:
+        report.notices_sent = send_notices(session_factory, settings, now=now)
     return report
 
 
