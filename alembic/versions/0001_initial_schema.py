@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-21 05:52:49.063553
+Create Date: 2026-11-21 06:39:39.927159
 """
 
 from __future__ import annotations
@@ -52,6 +52,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('claimed_until', sa.DateTime(), nullable=True),
     sa.Column('sent_at', sa.DateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_notices')),
     sa.UniqueConstraint('key', name=op.f('uq_notices_key'))

@@ -44,7 +44,7 @@ from monitor.alerting import channels as channels_mod
 from monitor.alerting.channels import SendOutcome, redact_text
 from monitor.alerting.message import cut, render_alert, render_notice
 from monitor.config import Settings
-from monitor.storage.db import run_in_transaction
+from monitor.storage.db import affected_rows, run_in_transaction
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, Match, Notice, utcnow
 from monitor.storage.notices import add_notice
 
@@ -129,7 +129,8 @@ def _claim_next(
         return None, False
     delivery_id, seen_state, seen_attempts, seen_lease = row
     lease_until = now + lease
-    result = session.execute(
+    taken = affected_rows(
+        session,
         update(Delivery)
         .where(
             Delivery.id == delivery_id,
@@ -137,9 +138,9 @@ def _claim_next(
             Delivery.attempts == seen_attempts,
         )
         .values(state=SENDING, lease_until=lease_until, attempts=seen_attempts + 1)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    if taken != 1:
         return None, True
     loaded = session.execute(
         select(Delivery, Match, Article, Feed.name)
@@ -230,7 +231,8 @@ def _mark(
             }
 
     def work(session: Session) -> bool:
-        result = session.execute(
+        marked = affected_rows(
+            session,
             update(Delivery)
             .where(
                 Delivery.id == claim.id,
@@ -238,9 +240,9 @@ def _mark(
                 Delivery.attempts == claim.attempts,
             )
             .values(**values)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if marked != 1:
             return False
         if values["state"] == DEAD:
             reason = "its channel was removed" if channel_gone else f"after {claim.attempts} attempt(s)"
@@ -380,9 +382,11 @@ def send_notices(
 ) -> int:
     """Send unsent operator notices to ``alerts.operator_channel`` (best effort).
 
-    A notice is claimed by setting ``sent_at`` where it is NULL (rowcount
-    checked), so it goes out once however many senders run; a failed send
-    resets ``sent_at`` for a later try. The first failure ends this run.
+    A notice is claimed with a lease (``claimed_until``, rowcount checked), so
+    it goes out once however many senders run, and is marked ``sent_at`` only
+    after the send: a sender that dies in between leaves a lease that
+    expires, and the notice is sent by a later run. A failed send releases
+    the claim for a later try; the first failure ends this run.
     """
     name = settings.alerts.operator_channel
     if not name:
@@ -392,27 +396,33 @@ def send_notices(
     except KeyError:
         return 0
     limits = channels_mod.channel_limits(channel)
+    lease = timedelta(seconds=settings.alerts.lease)
     sent = 0
     for _ in range(NOTICES_PER_RUN):
         at = now or utcnow()
 
         def claim(session: Session, at: datetime = at) -> tuple[int, str] | None:
+            free = and_(
+                Notice.sent_at.is_(None),
+                or_(Notice.claimed_until.is_(None), Notice.claimed_until < at),
+            )
             row = session.execute(
                 select(Notice.id, Notice.message)
-                .where(Notice.sent_at.is_(None))
+                .where(free)
                 .order_by(Notice.id)
                 .limit(1)
                 .with_for_update(skip_locked=True)
             ).first()
             if row is None:
                 return None
-            result = session.execute(
+            taken = affected_rows(
+                session,
                 update(Notice)
-                .where(Notice.id == row.id, Notice.sent_at.is_(None))
-                .values(sent_at=at)
-                .execution_options(synchronize_session=False)
+                .where(Notice.id == row.id, free)
+                .values(claimed_until=at + lease)
+                .execution_options(synchronize_session=False),
             )
-            return (row.id, row.message) if result.rowcount == 1 else None  # type: ignore[attr-defined]
+            return (row.id, row.message) if taken == 1 else None
 
         claimed = run_in_transaction(session_factory, claim)
         if claimed is None:
@@ -426,21 +436,24 @@ def send_notices(
             settings.alerts.send_timeout,
             notify_type=NotifyType.WARNING,
         )
+
+        def record(session: Session, notice_id: int = notice_id, ok: bool = outcome.ok) -> None:
+            values: dict[str, Any] = {"claimed_until": None}
+            if ok:
+                values["sent_at"] = now or utcnow()
+            session.execute(
+                update(Notice)
+                .where(Notice.id == notice_id, Notice.sent_at.is_(None))
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+
+        run_in_transaction(session_factory, record)
         if outcome.ok:
             sent += 1
             log.info("operator notice %d sent to channel %r", notice_id, name)
             continue
         log.warning("operator notice %d not sent to channel %r: %s", notice_id, name, outcome.detail)
-
-        def release(session: Session, notice_id: int = notice_id, at: datetime = at) -> None:
-            session.execute(
-                update(Notice)
-                .where(Notice.id == notice_id, Notice.sent_at == at)
-                .values(sent_at=None)
-                .execution_options(synchronize_session=False)
-            )
-
-        run_in_transaction(session_factory, release)
         break
     return sent
 
@@ -458,13 +471,14 @@ def retry_dead(session_factory: sessionmaker[Session], ids: Sequence[int] | None
         found = [row[0] for row in session.execute(query)]
         if not found:
             return 0
-        result = session.execute(
+        reset = affected_rows(
+            session,
             update(Delivery)
             .where(Delivery.id.in_(found), Delivery.state == DEAD)
             .values(state=PENDING, attempts=0, next_attempt_at=at, lease_until=None, last_error=None)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         )
         session.execute(delete(Notice).where(Notice.key.in_([f"delivery-dead:{i}" for i in found])))
-        return int(result.rowcount)  # type: ignore[attr-defined]
+        return reset
 
     return run_in_transaction(session_factory, work)

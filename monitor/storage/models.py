@@ -228,4 +228,7 @@ class Notice(Base):
     kind: Mapped[str] = mapped_column(String(32))
     message: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Sent to the operator channel: claimed with a lease, marked sent after
+    # the send, so a sender that dies in between leaves it to be sent again.
+    claimed_until: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
