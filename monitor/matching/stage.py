@@ -13,9 +13,11 @@ commit leaves the article pending for the next sweep.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -50,6 +52,7 @@ class ClassifyReport:
     articles: int = 0
     matches: list[NewMatch] = field(default_factory=list)
     delivery_ids: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)  # articles set aside unclassified
 
 
 @dataclass(frozen=True)
@@ -91,11 +94,57 @@ def classify_pending(
             if not pending:
                 break
         if pending:
-            decisions = matcher.classify([ArticleText(p.title, p.summary, p.language) for p in pending])
-            _store(session_factory, settings, matcher.version, pending, decisions, now, report)
+            try:
+                _classify_and_store(session_factory, settings, matcher, pending, now, report)
+            except Exception:
+                # One bad article must not block every article after it
+                # (pending articles are taken oldest first): retry one by one
+                # and set aside the ones that fail alone.
+                log.exception("classifying %d articles failed; retrying one by one", len(pending))
+                for article in pending:
+                    try:
+                        _classify_and_store(session_factory, settings, matcher, [article], now, report)
+                    except Exception:
+                        log.exception("article %d cannot be classified; set aside unmatched", article.id)
+                        _set_aside(session_factory, article.id, now)
+                        report.failed.append(article.id)
         elif remaining is None:
             break
     return report
+
+
+def _classify_and_store(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    matcher: TopicMatcher,
+    pending: Sequence[_Pending],
+    now: datetime | None,
+    report: ClassifyReport,
+) -> None:
+    decisions = matcher.classify([ArticleText(p.title, p.summary, p.language) for p in pending])
+    _store(session_factory, settings, matcher.version, pending, decisions, now, report)
+
+
+def _set_aside(session_factory: sessionmaker[Session], article_id: int, now: datetime | None) -> None:
+    def work(session: Session) -> None:
+        session.execute(
+            update(Article)
+            .where(Article.id == article_id, Article.classified_at.is_(None))
+            .values(classified_at=now or utcnow())
+        )
+
+    run_in_transaction(session_factory, work)
+
+
+def _json_safe(value: Any) -> Any:
+    """Evidence as strict JSON: PostgreSQL refuses NaN and infinities."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
 
 
 def _load(
@@ -141,7 +190,7 @@ def _store(
                 continue  # another worker classified it first
             classified += 1
             for decision in article_decisions:
-                if not decision.matched:
+                if not decision.matched or not math.isfinite(decision.score):
                     continue
                 inserted = insert_ignore(
                     session,
@@ -151,7 +200,7 @@ def _store(
                             "article_id": article.id,
                             "topic_id": decision.topic_id,
                             "score": round(float(decision.score), 4),
-                            "evidence": decision.evidence,
+                            "evidence": _json_safe(decision.evidence),
                             "model_version": model_version,
                             "created_at": at,
                         }

@@ -97,3 +97,28 @@ def test_a_failing_url_of_a_channel_does_not_resend_to_the_others(
         assert len(bad.requests) == 3 and len(bad.delivered) == 1
         with session_factory() as session:
             assert sorted(session.scalars(select(Delivery.state))) == ["sent", "sent"]
+
+
+class _Flaky:
+    """A matcher that fails on one article, as a model bug or a bad input would."""
+
+    version = "flaky-1"
+
+    def __init__(self, inner: object, poison: str) -> None:
+        self.inner = inner
+        self.poison = poison
+
+    def classify(self, articles):  # type: ignore[no-untyped-def]
+        if any(self.poison in a.title for a in articles):
+            raise ValueError("cannot score this one")
+        return self.inner.classify(articles)  # type: ignore[attr-defined]
+
+
+def test_one_bad_article_does_not_block_the_others(session_factory: sessionmaker[Session]) -> None:
+    settings = settings_with({"hook": ["json://127.0.0.1:9/x"]})
+    ids = add_articles(session_factory, "Actors strike", "POISON strike", "Writers strike too")
+    report = classify_pending(session_factory, settings, _Flaky(build_matcher(settings), "POISON"))
+    assert report.failed == [ids[1]]
+    assert report.articles == 2 and len(report.matches) == 2
+    with session_factory() as session:
+        assert all(a.classified_at is not None for a in session.scalars(select(Article)))
