@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
+from monitor.ingest.fetch import safe_url
 from monitor.query import MatchFilter, find_matches, parse_when
 from monitor.storage import Delivery, DeliveryState, Feed, create_db_engine, make_session_factory
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             {
                 "id": f.id,
                 "name": f.name,
-                "url": f.url,
+                "url": safe_url(f.url),
                 "status": f.status,
                 "next_check_at": f.next_check_at.isoformat(),
                 "consecutive_errors": f.consecutive_errors,

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from monitor.ingest.fetch import safe_url
 from monitor.storage import Article, Feed, Match, utcnow
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
@@ -137,7 +138,7 @@ def find_matches(session: Session, flt: MatchFilter) -> list[MatchRow]:
             language=article.language,
             published_at=article.published_at,
             feed_name=feed.name,
-            feed_url=feed.url,
+            feed_url=safe_url(feed.url),
         )
         for match, article, feed in session.execute(query).all()
     ]

@@ -12,6 +12,7 @@ import click
 from sqlalchemy import select
 
 from monitor.cli import CliContext, main, pass_cli
+from monitor.ingest.fetch import safe_url
 from monitor.query import MatchFilter, evidence_line, find_matches, parse_when
 from monitor.storage import Feed, create_db_engine, make_session_factory, utcnow
 
@@ -159,7 +160,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
         record: dict[str, Any] = {
             "id": feed.id,
             "name": feed.name,
-            "url": feed.url,
+            "url": safe_url(feed.url),
             "status": feed.status,
             "next_check_at": feed.next_check_at.isoformat(),
             "consecutive_errors": feed.consecutive_errors,

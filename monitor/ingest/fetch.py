@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import ipaddress
+import logging
 import re
 import socket
 import ssl
@@ -78,6 +79,22 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 _ssl_lock = threading.Lock()
+
+
+class _HideCredentials(logging.Filter):
+    """httpx logs every request's full URL at INFO, user:password included."""
+
+    _userinfo = re.compile(r"(//)[^/@\s]*@")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "@" in message:
+            record.msg, record.args = self._userinfo.sub(r"\1", message), ()
+        return True
+
+
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).addFilter(_HideCredentials())
 _ssl_context: ssl.SSLContext | None = None
 
 

@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import FeedConfig, Settings
-from monitor.ingest.fetch import fetch_feed
+from monitor.ingest.fetch import fetch_feed, safe_url
 from monitor.ingest.normalize import normalize_item
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.types import FetchError, NormalizedArticle, ParseError
@@ -156,6 +156,11 @@ class _Claim:
     attempts: int
     last_new_article_at: datetime  # or, before the first article, when the feed was added
 
+    @property
+    def shown_url(self) -> str:
+        """The URL for logs, notices and outcomes: without any user:password."""
+        return safe_url(self.url)
+
 
 def _claim(
     session_factory: sessionmaker[Session],
@@ -220,7 +225,7 @@ def poll_feed(
     if claim is None:
         with session_factory() as session:
             feed = session.get(Feed, feed_id)
-            url, name = (feed.url, feed.name) if feed else ("?", f"feed {feed_id}")
+            url, name = (safe_url(feed.url), feed.name) if feed else ("?", f"feed {feed_id}")
         log.info("poll of %s skipped: not due, not active, or leased by another poll", name)
         return PollOutcome(feed_id=feed_id, url=url, name=name, status="skipped")
 
@@ -282,9 +287,9 @@ def poll_feed(
                 f"poll timed out: SoftTimeLimitExceeded before workers.poll_time_limit "
                 f"({settings.workers.poll_time_limit:g}s) ran out"
             )
-            log.warning("feed %s (%s): %s", claim.name, claim.url, message)
+            log.warning("feed %s (%s): %s", claim.name, claim.shown_url, message)
         else:
-            log.exception("unexpected error while polling %s", claim.url)
+            log.exception("unexpected error while polling %s", claim.shown_url)
             message = f"internal error: {type(exc).__name__}: {exc}"
         return _record_error(session_factory, settings, claim, owner, now, message, None)
 
@@ -340,7 +345,7 @@ def _record_success(
                 session,
                 f"feed-silent:{claim.feed_id}:{claim.last_new_article_at:%Y%m%dT%H%M%S}",
                 "feed_silent",
-                f"Feed {claim.name} ({claim.url}) has had no new item since "
+                f"Feed {claim.name} ({claim.shown_url}) has had no new item since "
                 f"{claim.last_new_article_at:%Y-%m-%d %H:%M} UTC.",
                 at=now,
             )
@@ -350,7 +355,7 @@ def _record_success(
     new_ids = run_in_transaction(session_factory, work)
     outcome = PollOutcome(
         feed_id=claim.feed_id,
-        url=claim.url,
+        url=claim.shown_url,
         name=claim.name,
         status=status,
         new_article_ids=new_ids,
@@ -428,11 +433,16 @@ def _record_error(
 
     run_in_transaction(session_factory, work)
     log.warning(
-        "feed %s (%s): %s; error %d in a row, next check in %s", claim.name, claim.url, message, errors, wait
+        "feed %s (%s): %s; error %d in a row, next check in %s",
+        claim.name,
+        claim.shown_url,
+        message,
+        errors,
+        wait,
     )
     return PollOutcome(
         feed_id=claim.feed_id,
-        url=claim.url,
+        url=claim.shown_url,
         name=claim.name,
         status="error",
         error=message,
@@ -459,13 +469,15 @@ def _record_gone(
             session,
             f"feed-gone:{claim.feed_id}",
             "feed_gone",
-            f"Feed {claim.name} ({claim.url}) answered 410 Gone; polling stopped. "
+            f"Feed {claim.name} ({claim.shown_url}) answered 410 Gone; polling stopped. "
             f"Remove it from the config or run `monitor feeds reset {claim.feed_id}`.",
         )
 
     run_in_transaction(session_factory, work)
-    log.warning("feed %s (%s) is gone (410); polling stopped", claim.name, claim.url)
-    return PollOutcome(feed_id=claim.feed_id, url=claim.url, name=claim.name, status="gone", error=message)
+    log.warning("feed %s (%s) is gone (410); polling stopped", claim.name, claim.shown_url)
+    return PollOutcome(
+        feed_id=claim.feed_id, url=claim.shown_url, name=claim.name, status="gone", error=message
+    )
 
 
 def _park_poison_feed(
@@ -493,14 +505,14 @@ def _park_poison_feed(
             session,
             f"feed-poison:{claim.feed_id}:{now:%Y%m%d%H}",
             "feed_failed",
-            f"Feed {claim.name} ({claim.url}): {message}.",
+            f"Feed {claim.name} ({claim.shown_url}): {message}.",
         )
 
     run_in_transaction(session_factory, work)
-    log.error("feed %s (%s): %s", claim.name, claim.url, message)
+    log.error("feed %s (%s): %s", claim.name, claim.shown_url, message)
     return PollOutcome(
         feed_id=claim.feed_id,
-        url=claim.url,
+        url=claim.shown_url,
         name=claim.name,
         status="parked",
         error=message,

@@ -114,12 +114,19 @@ class RuleResult:
 
 _GROUPS = ("any", "all", "phrase", "exclude")
 
+# The result of a topic without keyword rules (shared, immutable).
+NO_RULES = RuleResult(passed=True, has_rules=False)
+
 
 class KeywordRuleSet:
     """The keyword rules of many topics, evaluated together."""
 
     def __init__(self, rules: Mapping[str, KeywordRules]) -> None:
         self._rules = dict(rules)
+        # Topics without rules all share one result: with many topics, most
+        # have none, and evaluating them per article would cost more than the scan.
+        self._no_rules = {topic_id: NO_RULES for topic_id, r in self._rules.items() if r.empty}
+        self._with_rules = {topic_id: r for topic_id, r in self._rules.items() if not r.empty}
         self._index = TermIndex()
         self._regexes: dict[str, list[tuple[str, re.Pattern[str]]]] = {}
         for topic_id, topic_rules in self._rules.items():
@@ -136,13 +143,15 @@ class KeywordRuleSet:
 
     def evaluate(self, text: str, normalized: str | None = None) -> dict[str, RuleResult]:
         """Every topic's result for one article's text."""
+        if not self._with_rules:
+            return dict(self._no_rules)
         norm = normalize(text) if normalized is None else normalized
         hits = self._index.find(pad(norm))
         unaccented: str | None = None
         results: dict[str, RuleResult] = {}
         for topic_id, rules in self._rules.items():
             if rules.empty:
-                results[topic_id] = RuleResult(passed=True, has_rules=False)
+                results[topic_id] = NO_RULES
                 continue
             matched: list[str] = []
             failed: list[str] = []

@@ -81,11 +81,15 @@ class CombinedMatcher:
                 texts, normalized, self._learned, languages=[a.language for a in articles]
             )
         out: list[list[TopicDecision]] = []
+        shared = self._not_candidate
         for index, text in enumerate(texts):
             rule_results = self.rules.evaluate(text, normalized[index])
+            row = learned[index]
             out.append(
                 [
-                    self._decide(topic, rule_results[topic.id], learned[index].get(topic.id))
+                    shared[topic.id]
+                    if row.get(topic.id) is NOT_A_CANDIDATE and topic.id in shared
+                    else self._decide(topic, rule_results[topic.id], row.get(topic.id))
                     for topic in self.topics
                 ]
             )

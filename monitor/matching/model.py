@@ -151,6 +151,15 @@ class TopicModel:
                 groups=tuple(dict.fromkeys(g for c in evidence for g in c)),
             )
         self.topic_ids = list(self.topics)
+        # Which topics a vocabulary group can let through (the gates' groups),
+        # so an article's gate check visits only the topics its words concern.
+        self._gated_by: dict[str, list[str]] = {}
+        self._ungated: list[str] = []
+        for topic_id, params in self.topics.items():
+            if not params.gate:
+                self._ungated.append(topic_id)
+            for group in dict.fromkeys(g for conj in params.gate for g in conj):
+                self._gated_by.setdefault(group, []).append(topic_id)
 
     def has_topic(self, topic_id: str) -> bool:
         return topic_id in self.topics
@@ -161,8 +170,22 @@ class TopicModel:
         found: dict[str, list[str]] = self.index.find(pad(normalized))
         return found
 
+    def _candidates(self, hits: dict[str, list[str]], wanted: set[str] | frozenset[str]) -> set[str]:
+        """The topics in ``wanted`` whose gates hold for an article with these hits."""
+        seen = {t for t in self._ungated if t in wanted}
+        for group in hits:
+            for topic_id in self._gated_by.get(group, ()):
+                if topic_id in wanted and topic_id not in seen and self.topics[topic_id].passes_gate(hits):
+                    seen.add(topic_id)
+        return seen
+
+    def candidate_topics(self, hits: dict[str, list[str]], topic_ids: Sequence[str]) -> list[str]:
+        """The topics among ``topic_ids`` whose gates hold for an article with these hits."""
+        seen = self._candidates(hits, set(topic_ids))
+        return [t for t in topic_ids if t in seen]
+
     def needs_embedding(self, hits: dict[str, list[str]], topic_ids: Sequence[str]) -> bool:
-        return any(self.topics[t].passes_gate(hits) for t in topic_ids)
+        return bool(self._candidates(hits, set(topic_ids)))
 
     def raw_scores(
         self,
@@ -199,26 +222,20 @@ class TopicModel:
     ) -> list[dict[str, LearnedScore]]:
         topic_ids = [t for t in topic_ids if t in self.topics]
         hits = [self.term_hits(n) for n in normalized]
-        out: list[dict[str, LearnedScore]] = [{} for _ in texts]
-        todo = [i for i, h in enumerate(hits) if self.needs_embedding(h, topic_ids)]
-        todo_set = set(todo)
-        for i in range(len(texts)):
-            if i not in todo_set:
-                for topic_id in topic_ids:
-                    out[i][topic_id] = NOT_A_CANDIDATE
+        wanted = set(topic_ids)
+        candidates = [self._candidates(h, wanted) for h in hits]
+        todo = [i for i, c in enumerate(candidates) if c]
+        # Every topic not scored below keeps the shared "not a candidate" decision.
+        out: list[dict[str, LearnedScore]] = [dict.fromkeys(topic_ids, NOT_A_CANDIDATE) for _ in texts]
         if not todo:
             return out
         vecs = embed([texts[i] for i in todo]) if vectors is None else vectors[todo]
         sims = vecs @ self.vectors.T
         todo_hits = [hits[i] for i in todo]
-        for topic_id in topic_ids:
+        scored = [t for t in topic_ids if any(t in candidates[i] for i in todo)]
+        for topic_id in scored:
             params = self.topics[topic_id]
-            rows = [row for row, h in enumerate(todo_hits) if params.passes_gate(h)]
-            if len(rows) < len(todo):
-                for i in todo:
-                    out[i][topic_id] = NOT_A_CANDIDATE
-            if not rows:
-                continue
+            rows = [row for row, i in enumerate(todo) if topic_id in candidates[i]]
             picked = np.array(rows, dtype=np.int64)
             sub_sims = sims[picked]
             parts = self.raw_scores(vecs[picked], [todo_hits[r] for r in rows], params, sub_sims)

@@ -291,3 +291,20 @@ def test_hostile_retry_after_is_capped_by_max_backoff(
     assert outcome.next_check_at == start + timedelta(hours=1)  # the test config's max_backoff
     with session_factory() as session:
         assert session.get_one(Feed, fid).lease_owner is None
+
+
+def test_feed_credentials_stay_out_of_logs_outcomes_and_names(
+    server: FeedServer, session_factory: sessionmaker[Session], caplog: pytest.LogCaptureFixture
+) -> None:
+    server.add_response("/private.xml", status=500)
+    url = f"http://reader:hunter2@{server.netloc}/private.xml"
+    settings = load_config_text(f"fetch:\n  allow_hosts: ['{server.netloc}']\nfeeds:\n  - url: '{url}'\n")
+    assert "hunter2" not in settings.feeds[0].display_name
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, url)
+    with caplog.at_level("INFO"):
+        outcome = poll_feed(session_factory, settings, fid, owner="t1")
+    assert outcome.status == "error"
+    assert server.requests[-1].headers.get("authorization", "").startswith("Basic ")  # still used to fetch
+    assert "hunter2" not in f"{outcome.url} {outcome.name} {outcome.error} {outcome.describe()}"
+    assert "hunter2" not in caplog.text
