@@ -91,7 +91,7 @@ class FeedConfig(_Strict):
     # Lengths are the storage columns': PostgreSQL enforces them, SQLite not.
     url: str = Field(max_length=2048)
     name: str | None = Field(None, min_length=1, max_length=300)
-    interval: float | None = Field(None, description="seconds between polls; default: poll_interval")
+    interval: float | None = Field(None, ge=1, description="seconds between polls; default: poll_interval")
     language: str | None = Field(None, description="ISO 639-1 code when the feed is known monolingual")
 
     @field_validator("url")
@@ -303,7 +303,7 @@ class WorkerSettings(_Strict):
 class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
     broker_url: str | None = None
-    poll_interval: float = Field(60.0, description="default seconds between polls of a feed")
+    poll_interval: float = Field(60.0, ge=1, description="default seconds between polls of a feed")
     model_path: str | None = Field(
         None, description="topic model artifact; default: the one shipped in seeds/"
     )

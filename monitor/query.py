@@ -28,14 +28,17 @@ def parse_when(value: str, *, now: datetime | None = None, end_of_day: bool = Fa
     relative = _RELATIVE.match(value)
     if relative:
         amount, unit = int(relative.group(1)), relative.group(2)
-        return now - timedelta(**{_UNITS[unit]: amount})
+        try:
+            return now - timedelta(**{_UNITS[unit]: amount})
+        except OverflowError:
+            raise ValueError(f"{value!r} reaches too far back") from None
     try:
         if len(value.strip()) == 10:
             day = date.fromisoformat(value.strip())
             moment = datetime.combine(day, time.max if end_of_day else time.min)
             return moment.replace(tzinfo=UTC)
         parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
+    except (ValueError, OverflowError):
         raise ValueError(
             f"{value!r} is not a time: use 24h, 7d, 2w, 2026-11-20 or 2026-11-20T08:00"
         ) from None

@@ -83,8 +83,11 @@ if [ -z "${MONITOR_TEST_POSTGRES_URL:-}" ]; then
     "${run_as[@]}" "$bin/postgres" -D "$dir/data" -p "$port" -k "$dir" -c listen_addresses=127.0.0.1 \
       >"$dir/postgres.log" 2>&1 &
     started_pids+=("$!")
-    for _ in $(seq 100); do [ "$(port_open 127.0.0.1 "$port")" = yes ] && break; sleep 0.1; done
-    sleep 0.5
+    # Ready means accepting connections, not just listening ("starting up").
+    for _ in $(seq 300); do
+      "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" -U postgres && break
+      sleep 0.1
+    done
     "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres test
     export MONITOR_TEST_POSTGRES_URL="postgresql+psycopg://postgres@127.0.0.1:$port/test"
     say "started a throwaway PostgreSQL on port $port"

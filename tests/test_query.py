@@ -193,3 +193,13 @@ def test_http_api(populated: sessionmaker[Session], db_url: str) -> None:
     topics = client.get("/topics").text
     assert "slack" in topics and "SECRETTOKEN" not in topics
     assert client.get("/deliveries").json() == {"pending": 0, "sending": 0, "sent": 0, "dead": 0}
+
+
+def test_search_folds_accented_capitals_on_both_dialects(populated: sessionmaker[Session]) -> None:
+    assert titles(populated, search="GRÈVE") == ["Grève : les acteurs d'Hollywood signent un accord"]
+    assert titles(populated, search="VOIX CLONÉES") == ["Voix clonées : les comédiens de doublage inquiets"]
+
+
+def test_far_times_are_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="too far back"):
+        parse_when("9999999w", now=NOW)

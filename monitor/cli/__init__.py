@@ -55,9 +55,13 @@ pass_cli = click.make_pass_decorator(CliContext)
 @click.pass_context
 def main(ctx: click.Context, config_option: str | None, verbose: int) -> None:
     """news-monitor: watch feeds, match topics learned from seed articles, alert once."""
-    level = logging.WARNING - 10 * min(verbose, 2)
+    level: int | str = logging.WARNING - 10 * min(verbose, 2)
+    requested = os.environ.get("MONITOR_LOG_LEVEL", "").strip()
+    if requested:
+        # A number or a name (DEBUG, INFO, WARNING, ...).
+        level = int(requested) if requested.isdigit() else requested.upper()
     logging.basicConfig(
-        level=int(os.environ.get("MONITOR_LOG_LEVEL", level)),
+        level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )

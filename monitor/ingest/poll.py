@@ -73,7 +73,7 @@ class PollOutcome:
 
     def describe(self) -> str:
         """One line for a person watching ``monitor run``."""
-        when = f" (next check {self.next_check_at:%H:%M:%S})" if self.next_check_at else ""
+        when = f" (next check {self.next_check_at.astimezone():%H:%M:%S})" if self.next_check_at else ""
         if self.status == "ok":
             return f"{self.name}: {len(self.new_article_ids)} new of {self.items_seen} items{when}"
         if self.status == "not_modified":
