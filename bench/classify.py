@@ -1,15 +1,25 @@
 """Articles per second of the matcher, for the 3 real topics and for 1,000 topics.
 
-    .venv/bin/python bench/classify.py [--dev ../shared/eval/dev.jsonl] [--n 2000] [--repeat 3]
+    MONITOR_EMBED_THREADS=2 .venv/bin/python bench/classify.py [--dev ../shared/eval/dev.jsonl] \
+        [--n 1000] [--repeat 3]
 
 Streams (title + summary, EN and FR):
 
-* ``dev``: the 100 labelled dev articles, repeated. Nearly every one is about
-  the topics, so nearly every one is embedded: the worst case.
-* ``mixed``: a feed-like stream, the 100 dev articles among 900 general news made
-  from templates below (sport, weather, economy, politics, health, culture,
-  and technology items of which a third mention AI). The cheap keyword stage
-  decides which articles are embedded; the share embedded is printed.
+* ``dev``: the 100 labelled dev articles. Nearly every one is about the
+  topics, so most are embedded: the worst case, not a feed.
+* ``mixed``: a feed-like stream of ``--n`` articles: the 100 dev articles
+  (55 on-topic, 45 off-topic but close to it: other strikes, AI news, box
+  office) shuffled among ``n - 100`` general news items made from the
+  templates below. Each general item is two template sentences (sport,
+  weather, economy, politics, health, culture, a phone launch, an AI
+  assistant for businesses, rail delays), so about a fifth of them mention
+  AI, but none mentions performers, strikes or likeness. Be honest about
+  what this measures: the templates are easy for the keyword stage (none
+  passes a gate), so the share embedded is set by the dev articles, 10% of
+  the stream; a real feed of entertainment and tech outlets has fewer
+  on-topic articles than that but more near-misses. Throughput follows
+  the embedded share: ``rate ~= embedding rate / share``. The shares
+  embedded among the dev and the general items are printed apart.
 
 1,000 topics: the 3 real topics plus 997 synthetic ones, each with its own
 examples (vectors taken from the shipped artifact) and its own gate terms
@@ -17,8 +27,10 @@ examples (vectors taken from the shipped artifact) and its own gate terms
 the similarity search and the decisions all run for 1,000 topics.
 
 Every run builds a fresh matcher and the embedding cache is off, so every
-embedded article pays its embedding in full. Threads: MONITOR_EMBED_THREADS
-(default 2, the machine's 2 cores).
+embedded article pays its embedding in full (syndicated copies of the same
+text would be embedded once in production). Threads: MONITOR_EMBED_THREADS
+(default 2, the machine's 2 cores). The 1-minute load average is printed
+before and after: other processes on the 2 cores slow every figure.
 """
 
 from __future__ import annotations
@@ -97,7 +109,7 @@ def dev_articles(path: Path) -> list[ArticleText]:
 
 
 def streams(dev: list[ArticleText], n: int, seed: int = 7) -> dict[str, list[ArticleText]]:
-    """``dev``: each dev article once; ``mixed``: every dev article once among 9x as many general ones."""
+    """``dev``: each dev article once; ``mixed``: every dev article once among ``n - len(dev)`` general ones."""
     rng = random.Random(seed)
     mixed = list(dev) + [general_article(rng) for _ in range(max(n - len(dev), 0))]
     rng.shuffle(mixed)
@@ -130,20 +142,29 @@ def synthetic_model(base: dict[str, Any], extra: int, seed: int = 11) -> dict[st
     return data
 
 
-def run(matcher_factory: Any, articles: list[ArticleText], repeat: int, batch: int) -> dict[str, float]:
+def run(
+    matcher_factory: Any, articles: list[ArticleText], repeat: int, batch: int, dev: set[ArticleText]
+) -> dict[str, Any]:
     rates = []
-    embedded = 0
+    flags: list[bool] = []
     for _ in range(repeat):
         matcher = matcher_factory()
         start = time.perf_counter()
-        embedded = 0
+        flags = []
         for i in range(0, len(articles), batch):
             rows = matcher.classify(articles[i : i + batch])
-            embedded += sum(1 for row in rows if any(d.evidence.get("embedded") for d in row))
+            flags.extend(any(d.evidence.get("embedded") for d in row) for row in rows)
         rates.append(len(articles) / (time.perf_counter() - start))
+    n_dev = sum(1 for a in articles if a in dev)
+    n_general = len(articles) - n_dev
     return {
         "articles_per_second": round(statistics.median(rates), 1),
-        "embedded_share": round(embedded / len(articles), 3),
+        "runs": [round(r, 1) for r in rates],
+        "embedded_share": round(sum(flags) / len(articles), 3),
+        "embedded_dev": sum(f for a, f in zip(articles, flags, strict=True) if a in dev),
+        "embedded_general": sum(f for a, f in zip(articles, flags, strict=True) if a not in dev),
+        "n_dev": n_dev,
+        "n_general": n_general,
     }
 
 
@@ -184,11 +205,12 @@ def main() -> None:
     )
     for stream, articles in streams(dev, args.n).items():
         for name, factory in setups.items():
-            result = run(factory, articles, args.repeat, args.batch)
+            result = run(factory, articles, args.repeat, args.batch, set(dev))
             results[f"{stream} / {name}"] = result
             print(
                 f"{stream:6} {name:12} {result['articles_per_second']:8.1f} articles/s  "
-                f"(embedded {result['embedded_share']:.0%}, n={len(articles)})",
+                f"(embedded {result['embedded_share']:.1%}: {result['embedded_dev']}/{result['n_dev']} dev, "
+                f"{result['embedded_general']}/{result['n_general']} general; runs {result['runs']})",
                 file=sys.stderr,
             )
         ratio = (
