@@ -281,6 +281,19 @@ class WorkerSettings(_Strict):
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)
 
+    # The soft limit fires first (a fraction of the hard one), so a task can
+    # record its state before the hard limit kills it.
+    soft_limit_fraction: float = Field(0.8, gt=0, lt=1)
+
+    def soft_limit(self, hard: float) -> float:
+        return hard * self.soft_limit_fraction
+
+    def work_budget(self, hard: float) -> float:
+        """Seconds a task may spend starting new work: its soft limit less a
+        margin to record the last outcome (a tenth, at most 5 s)."""
+        soft = self.soft_limit(hard)
+        return soft - min(5.0, 0.1 * soft)
+
     @property
     def tick_time_limit(self) -> float:
         """The beat tick only queues polls: it needs less than a poll."""
@@ -337,6 +350,13 @@ class Settings(_Strict):
             for channel in topic.channels:
                 if channel not in channel_names:
                     problems.append(f"topic {topic.id!r} sends to channel {channel!r}, which is not defined")
+        deliver_budget = self.workers.work_budget(self.workers.deliver_time_limit)
+        if deliver_budget <= self.alerts.send_timeout:
+            problems.append(
+                f"workers.deliver_time_limit ({self.workers.deliver_time_limit:g}s) leaves "
+                f"{deliver_budget:.1f}s before its soft limit, not enough for one send "
+                f"(alerts.send_timeout {self.alerts.send_timeout:g}s)"
+            )
         if self.alerts.operator_channel and self.alerts.operator_channel not in channel_names:
             problems.append(f"operator_channel {self.alerts.operator_channel!r} is not defined")
         if problems:

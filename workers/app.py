@@ -22,8 +22,6 @@ from celery import Celery
 
 from monitor.config import Settings, load_config
 
-SOFT_LIMIT_MARGIN = 0.8  # the soft limit fires first, so a task can clean up
-
 # Each prefork child embeds with one OpenMP thread: with one child per core,
 # children that each spawn a thread per core oversubscribe the CPU, and
 # libgomp's spin-waiting makes that far slower than the sum of its parts
@@ -54,7 +52,7 @@ def make_app(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         task_time_limit=workers.longest_time_limit,
-        task_soft_time_limit=workers.longest_time_limit * SOFT_LIMIT_MARGIN,
+        task_soft_time_limit=workers.soft_limit(workers.longest_time_limit),
         timezone="UTC",
         beat_schedule={
             "tick": {

@@ -20,7 +20,7 @@ from monitor.alerting import deliver_due
 from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
 from monitor.matching.stage import classify_pending
 from monitor.runtime import Runtime
-from workers.app import SOFT_LIMIT_MARGIN, app, settings
+from workers.app import app, settings
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +38,8 @@ def runtime() -> Runtime:
         return _runtime
 
 
-# Room left after the last send of a delivery run for recording its outcome.
-SEND_MARGIN = 15.0
-
-
 def _limits(hard: float) -> dict[str, float]:
-    return {"time_limit": hard, "soft_time_limit": hard * SOFT_LIMIT_MARGIN}
+    return {"time_limit": hard, "soft_time_limit": settings.workers.soft_limit(hard)}
 
 
 @app.task(name="monitor.tick", **_limits(settings.workers.tick_time_limit))
@@ -83,7 +79,7 @@ def classify_task(article_ids: list[int] | None = None) -> dict[str, Any]:
 def deliver_task(delivery_ids: list[int] | None = None) -> dict[str, Any]:
     """Send the given (or all due) deliveries from the outbox."""
     rt = runtime()
-    budget = settings.workers.deliver_time_limit * SOFT_LIMIT_MARGIN - SEND_MARGIN
+    budget = settings.workers.work_budget(settings.workers.deliver_time_limit)
     result = deliver_due(rt.session_factory, rt.settings, only_ids=delivery_ids, budget=budget)
     return {"sent": result.sent, "retried": result.retried, "dead": result.dead}
 
@@ -98,6 +94,6 @@ def sweep() -> dict[str, Any]:
     rt = runtime()
     started = time.monotonic()
     classified = classify_pending(rt.session_factory, rt.settings, rt.matcher, limit=500)
-    budget = settings.workers.classify_time_limit * SOFT_LIMIT_MARGIN - SEND_MARGIN
+    budget = settings.workers.work_budget(settings.workers.classify_time_limit)
     delivered = deliver_due(rt.session_factory, rt.settings, budget=budget - (time.monotonic() - started))
     return {"classified": classified.articles, "sent": delivered.sent}
