@@ -155,5 +155,7 @@ def test_empty_environment_variable_counts_as_unset(tmp_path: Path, monkeypatch:
 def test_delivery_time_limit_must_leave_room_for_one_send(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path, "alerts:\n  send_timeout: 30s\nworkers:\n  deliver_time_limit: 20s\n")
     assert "not enough for one send" in problem
-    ok = load_config_text("alerts:\n  send_timeout: 5s\nworkers:\n  deliver_time_limit: 7s\n  poll_time_limit: 7s\n")
+    ok = load_config_text(
+        "alerts:\n  send_timeout: 5s\nworkers:\n  deliver_time_limit: 7s\n  poll_time_limit: 7s\n"
+    )
     assert ok.workers.work_budget(7) > 5  # the fault tests' tight limits still send
