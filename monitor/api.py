@@ -9,7 +9,6 @@ Nothing here shows a channel's Apprise URL: only channel names leave.
 """
 
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query
@@ -18,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.ingest.fetch import safe_url
-from monitor.query import MatchFilter, find_matches, parse_when
+from monitor.query import FilterError, find_matches, match_filter
 from monitor.storage import Delivery, DeliveryState, Feed, create_db_engine, make_session_factory
 
 
@@ -32,14 +31,6 @@ def create_app(settings: Settings) -> FastAPI:
             yield s
 
     SessionDep = Annotated[Session, Depends(session)]
-
-    def when(value: str | None, name: str, *, end_of_day: bool = False) -> datetime | None:
-        if value is None:
-            return None
-        try:
-            return parse_when(value, end_of_day=end_of_day)
-        except ValueError as exc:
-            raise HTTPException(status_code=422, detail=f"{name}: {exc}") from None
 
     @app.get("/health")
     def health(s: SessionDep) -> dict[str, Any]:
@@ -58,16 +49,19 @@ def create_app(settings: Settings) -> FastAPI:
         search: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> dict[str, Any]:
-        flt = MatchFilter(
-            topic=tuple(topic or ()),
-            since=when(since, "since"),
-            until=when(until, "until", end_of_day=True),
-            feed=feed,
-            lang=lang,
-            min_score=min_score,
-            search=search,
-            limit=limit,
-        )
+        try:
+            flt = match_filter(
+                topic=topic or (),
+                since=since,
+                until=until,
+                feed=feed,
+                lang=lang,
+                min_score=min_score,
+                search=search,
+                limit=limit,
+            )
+        except FilterError as exc:
+            raise HTTPException(status_code=422, detail=f"{exc.field}: {exc}") from None
         rows = find_matches(s, flt)
         return {"count": len(rows), "matches": [row.as_json() for row in rows]}
 

@@ -57,6 +57,48 @@ class MatchFilter:
     limit: int = 50
 
 
+class FilterError(ValueError):
+    """A filter value that cannot be used; ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def match_filter(
+    *,
+    topic: Sequence[str] = (),
+    since: str | None = None,
+    until: str | None = None,
+    feed: str | None = None,
+    lang: str | None = None,
+    min_score: float | None = None,
+    search: str | None = None,
+    limit: int = 50,
+) -> MatchFilter:
+    """A ``MatchFilter`` from the words a person types (the CLI and the API):
+    ``since``/``until`` as ``24h``, ``7d``, a date or an ISO time."""
+
+    def when(value: str | None, field: str, end_of_day: bool = False) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            return parse_when(value, end_of_day=end_of_day)
+        except ValueError as exc:
+            raise FilterError(field, str(exc)) from None
+
+    return MatchFilter(
+        topic=tuple(topic),
+        since=when(since, "since"),
+        until=when(until, "until", end_of_day=True),
+        feed=feed,
+        lang=lang,
+        min_score=min_score,
+        search=search,
+        limit=limit,
+    )
+
+
 @dataclass(frozen=True)
 class MatchRow:
     match_id: int

@@ -13,17 +13,8 @@ from sqlalchemy import select
 
 from monitor.cli import CliContext, main, pass_cli
 from monitor.ingest.fetch import safe_url
-from monitor.query import MatchFilter, evidence_line, find_matches, parse_when
+from monitor.query import FilterError, evidence_line, find_matches, match_filter
 from monitor.storage import Feed, create_db_engine, make_session_factory, utcnow
-
-
-def _when(value: str | None, option: str, *, end_of_day: bool = False) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_when(value, end_of_day=end_of_day)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
 def _short(text: str, width: int) -> str:
@@ -66,16 +57,19 @@ def matches(
     fmt: str,
 ) -> None:
     """Stored matches, newest first."""
-    flt = MatchFilter(
-        topic=topic,
-        since=_when(since, "--since"),
-        until=_when(until, "--until", end_of_day=True),
-        feed=feed,
-        lang=lang,
-        min_score=min_score,
-        search=search,
-        limit=limit,
-    )
+    try:
+        flt = match_filter(
+            topic=topic,
+            since=since,
+            until=until,
+            feed=feed,
+            lang=lang,
+            min_score=min_score,
+            search=search,
+            limit=limit,
+        )
+    except FilterError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"--{exc.field}") from None
     engine = create_db_engine(cli.settings.database_url)
     try:
         with make_session_factory(engine)() as session:

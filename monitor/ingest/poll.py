@@ -416,22 +416,6 @@ def _record_error(
     if retry_after is not None:
         # The server said when to come back: never earlier, within our cap.
         wait = max(wait, timedelta(seconds=min(retry_after, cap.total_seconds())))
-    next_check = now + wait
-
-    def work(session: Session) -> None:
-        session.execute(
-            update(Feed)
-            .where(_owned(claim.feed_id, owner))
-            .values(
-                **_release(owner),
-                consecutive_errors=errors,
-                last_error=message[:2000],
-                last_error_at=now,
-                next_check_at=next_check,
-            )
-        )
-
-    run_in_transaction(session_factory, work)
     log.warning(
         "feed %s (%s): %s; error %d in a row, next check in %s",
         claim.name,
@@ -440,81 +424,80 @@ def _record_error(
         errors,
         wait,
     )
-    return PollOutcome(
-        feed_id=claim.feed_id,
-        url=claim.shown_url,
-        name=claim.name,
-        status="error",
-        error=message,
-        next_check_at=next_check,
-    )
+    return _record_failure(session_factory, claim, owner, now, message, status="error", wait=wait)
 
 
 def _record_gone(
     session_factory: sessionmaker[Session], claim: _Claim, owner: str, now: datetime, message: str
 ) -> PollOutcome:
-    def work(session: Session) -> None:
-        session.execute(
-            update(Feed)
-            .where(_owned(claim.feed_id, owner))
-            .values(
-                **_release(owner),
-                status=FeedStatus.GONE.value,
-                consecutive_errors=claim.consecutive_errors + 1,
-                last_error=message[:2000],
-                last_error_at=now,
-            )
-        )
-        add_notice(
-            session,
-            f"feed-gone:{claim.feed_id}",
-            "feed_gone",
-            f"Feed {claim.name} ({claim.shown_url}) answered 410 Gone; polling stopped. "
-            f"Remove it from the config or run `monitor feeds reset {claim.feed_id}`.",
-        )
-
-    run_in_transaction(session_factory, work)
     log.warning("feed %s (%s) is gone (410); polling stopped", claim.name, claim.shown_url)
-    return PollOutcome(
-        feed_id=claim.feed_id, url=claim.shown_url, name=claim.name, status="gone", error=message
+    notice = (
+        f"feed-gone:{claim.feed_id}",
+        "feed_gone",
+        f"Feed {claim.name} ({claim.shown_url}) answered 410 Gone; polling stopped. "
+        f"Remove it from the config or run `monitor feeds reset {claim.feed_id}`.",
     )
+    return _record_failure(session_factory, claim, owner, now, message, status="gone", notice=notice)
 
 
 def _park_poison_feed(
     session_factory: sessionmaker[Session], settings: Settings, claim: _Claim, owner: str, now: datetime
 ) -> PollOutcome:
+    wait = timedelta(seconds=settings.fetch.max_backoff)
     message = (
         f"poll did not finish {MAX_POLL_ATTEMPTS} times in a row (the worker died or was killed "
-        f"while polling this feed); parked for {timedelta(seconds=settings.fetch.max_backoff)}"
+        f"while polling this feed); parked for {wait}"
     )
-    next_check = now + timedelta(seconds=settings.fetch.max_backoff)
+    log.error("feed %s (%s): %s", claim.name, claim.shown_url, message)
+    notice = (
+        f"feed-poison:{claim.feed_id}:{now:%Y%m%d%H}",
+        "feed_failed",
+        f"Feed {claim.name} ({claim.shown_url}): {message}.",
+    )
+    return _record_failure(
+        session_factory, claim, owner, now, message, status="parked", wait=wait, notice=notice
+    )
+
+
+def _record_failure(
+    session_factory: sessionmaker[Session],
+    claim: _Claim,
+    owner: str,
+    now: datetime,
+    message: str,
+    *,
+    status: str,
+    wait: timedelta | None = None,
+    notice: tuple[str, str, str] | None = None,
+) -> PollOutcome:
+    """Write a failed poll's outcome and release the lease, in one transaction.
+
+    ``wait`` schedules the next check; without it the feed is not scheduled
+    again (a gone feed). ``notice`` is (key, kind, message), announced once.
+    """
+    next_check = now + wait if wait is not None else None
+    values: dict[str, object] = {
+        **_release(owner),
+        "consecutive_errors": claim.consecutive_errors + 1,
+        "last_error": message[:2000],
+        "last_error_at": now,
+    }
+    if next_check is not None:
+        values["next_check_at"] = next_check
+    if status == "gone":
+        values["status"] = FeedStatus.GONE.value
 
     def work(session: Session) -> None:
-        session.execute(
-            update(Feed)
-            .where(_owned(claim.feed_id, owner))
-            .values(
-                **_release(owner),
-                consecutive_errors=claim.consecutive_errors + 1,
-                last_error=message,
-                last_error_at=now,
-                next_check_at=next_check,
-            )
-        )
-        add_notice(
-            session,
-            f"feed-poison:{claim.feed_id}:{now:%Y%m%d%H}",
-            "feed_failed",
-            f"Feed {claim.name} ({claim.shown_url}): {message}.",
-        )
+        session.execute(update(Feed).where(_owned(claim.feed_id, owner)).values(**values))
+        if notice is not None:
+            add_notice(session, *notice, at=now)
 
     run_in_transaction(session_factory, work)
-    log.error("feed %s (%s): %s", claim.name, claim.shown_url, message)
     return PollOutcome(
         feed_id=claim.feed_id,
         url=claim.shown_url,
         name=claim.name,
-        status="parked",
+        status=status,
         error=message,
         next_check_at=next_check,
     )
