@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 Reporter = Callable[[str], None]
 FETCH_THREADS = 8
+DELIVERY_BATCH = 100
 
 
 @dataclass
@@ -88,14 +89,16 @@ class EmbeddedService:
         return result
 
     def deliver(self, *, until_done: bool = False) -> DeliveryReport:
-        """Send what the outbox holds; with ``until_done``, batch after batch
-        until nothing is due (retries wait for their backoff)."""
+        """Send what the outbox holds, a batch at a time; with ``until_done``,
+        batch after batch while batches come back full. A failed send waits
+        for its backoff (the next cycle or the next run), not for this loop."""
         rt = self.runtime
-        result = deliver_due(rt.session_factory, rt.settings)
-        while until_done and result.handled:
-            more = deliver_due(rt.session_factory, rt.settings)
-            if not more.handled:
-                break
+        result = deliver_due(rt.session_factory, rt.settings, limit=DELIVERY_BATCH)
+        last = result
+        # Continue while batches come back full and something was sent: a
+        # full batch of failures means the channel is down; stop there.
+        while until_done and last.sent and last.handled + last.skipped >= DELIVERY_BATCH:
+            more = last = deliver_due(rt.session_factory, rt.settings, limit=DELIVERY_BATCH)
             result.sent += more.sent
             result.retried += more.retried
             result.dead += more.dead
