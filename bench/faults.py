@@ -23,6 +23,7 @@ RSS) is measured by bench/ingest.py; this script covers the processes around it.
 
 from __future__ import annotations
 
+import signal
 import sys
 import tempfile
 import time
@@ -95,4 +96,7 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the finally blocks stop
+    # the workers, beats and redis-servers this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sys.exit(main(sys.argv[1:]))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import sys
 import tempfile
 import threading
@@ -310,4 +311,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the finally blocks stop
+    # the workers, beats and redis-servers this run started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     main()
