@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.urls import without_userinfo
+
 DEFAULT_CONFIG_FILE = "monitor.yaml"
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"
 CONFIG_ENV = "MONITOR_CONFIG"
@@ -125,12 +127,7 @@ class FeedConfig(_Strict):
         """The name, else the URL without credentials, cut to the name column."""
         if self.name:
             return self.name
-        from urllib.parse import urlsplit, urlunsplit
-
-        parts = urlsplit(self.url)
-        host = parts.hostname or ""
-        netloc = f"{host}:{parts.port}" if parts.port else host
-        shown = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+        shown = without_userinfo(self.url)
         return shown if len(shown) <= 300 else shown[:299] + "…"
 
 

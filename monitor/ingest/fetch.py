@@ -49,6 +49,7 @@ import httpx
 
 from monitor.config import FetchSettings
 from monitor.ingest.types import FetchError, FetchResult
+from monitor.urls import scrub_userinfo, without_userinfo
 
 __all__ = [
     "fetch_feed",
@@ -79,23 +80,21 @@ _CONTROL = re.compile(r"[\x00-\x20\x7f]")
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
 
 _ssl_lock = threading.Lock()
+_ssl_context: ssl.SSLContext | None = None
 
 
 class _HideCredentials(logging.Filter):
     """httpx logs every request's full URL at INFO, user:password included."""
 
-    _userinfo = re.compile(r"(//)[^/@\s]*@")
-
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "@" in message:
-            record.msg, record.args = self._userinfo.sub(r"\1", message), ()
+            record.msg, record.args = scrub_userinfo(message), ()
         return True
 
 
 for _name in ("httpx", "httpcore"):
     logging.getLogger(_name).addFilter(_HideCredentials())
-_ssl_context: ssl.SSLContext | None = None
 
 
 # --- addresses ---------------------------------------------------------------
@@ -185,14 +184,7 @@ def _norm_host_entry(entry: str) -> str:
 
 def safe_url(url: str | httpx.URL) -> str:
     """The URL for a message: no user:password, no control characters, bounded."""
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-        if parts.username is not None or parts.password is not None:
-            netloc = parts.netloc.rpartition("@")[2]
-            text = parts._replace(netloc=netloc).geturl()
-    except ValueError:
-        text = re.sub(r"//[^/@]*@", "//", text)
+    text = without_userinfo(str(url))
     text = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", text)
     return text if len(text) <= 300 else text[:297] + "..."
 
@@ -704,7 +696,7 @@ def _describe(exc: BaseException | str) -> str:
     credentials.
     """
     text = str(exc) or type(exc).__name__
-    text = re.sub(r"//[^/@\s]*@", "//", text)
+    text = scrub_userinfo(text)
     text = " ".join(_HEADER_UNSAFE.sub(" ", text).split())
     return text if len(text) <= 300 else text[:297] + "..."
 

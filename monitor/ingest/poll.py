@@ -294,9 +294,8 @@ def poll_feed(
         return _record_error(session_factory, settings, claim, owner, now, message, None)
 
 
-def _release(owner: str) -> dict[str, object]:
-    del owner
-    return {"lease_owner": None, "lease_until": None, "poll_attempts": 0}
+# Written with every outcome of a poll that held the lease: the poll finished.
+_RELEASED: dict[str, object] = {"lease_owner": None, "lease_until": None, "poll_attempts": 0}
 
 
 def _owned(feed_id: int, owner: str) -> ColumnElement[bool]:
@@ -323,7 +322,7 @@ def _record_success(
     def work(session: Session) -> list[int]:
         new_ids = _insert_articles(session, claim.feed_id, articles, now)
         values: dict[str, object] = {
-            **_release(owner),
+            **_RELEASED,
             "consecutive_errors": 0,
             "last_error": None,
             "last_success_at": now,
@@ -477,7 +476,7 @@ def _record_failure(
     """
     next_check = now + wait if wait is not None else None
     values: dict[str, object] = {
-        **_release(owner),
+        **_RELEASED,
         "consecutive_errors": claim.consecutive_errors + 1,
         "last_error": message[:2000],
         "last_error_at": now,
