@@ -85,32 +85,42 @@ def classify_pending(
     while limit is None or report.articles < limit:
         size = batch_size if limit is None else min(batch_size, limit - report.articles)
         if remaining is not None:
-            batch_ids, remaining = remaining[:size], remaining[size:]
-            if not batch_ids:
+            if not remaining:
                 break
+            batch_ids, remaining = remaining[:size], remaining[size:]
             pending = _load(session_factory, batch_ids)
         else:
             pending = _load(session_factory, None, size)
             if not pending:
                 break
         if pending:
-            try:
-                _classify_and_store(session_factory, settings, matcher, pending, now, report)
-            except Exception:
-                # One bad article must not block every article after it
-                # (pending articles are taken oldest first): retry one by one
-                # and set aside the ones that fail alone.
-                log.exception("classifying %d articles failed; retrying one by one", len(pending))
-                for article in pending:
-                    try:
-                        _classify_and_store(session_factory, settings, matcher, [article], now, report)
-                    except Exception:
-                        log.exception("article %d cannot be classified; set aside unmatched", article.id)
-                        _set_aside(session_factory, article.id, now)
-                        report.failed.append(article.id)
-        elif remaining is None:
-            break
+            _classify_batch(session_factory, settings, matcher, pending, now, report)
     return report
+
+
+def _classify_batch(
+    session_factory: sessionmaker[Session],
+    settings: Settings,
+    matcher: TopicMatcher,
+    pending: Sequence[_Pending],
+    now: datetime | None,
+    report: ClassifyReport,
+) -> None:
+    try:
+        _classify_and_store(session_factory, settings, matcher, pending, now, report)
+        return
+    except Exception:
+        # One bad article must not block every article after it (pending
+        # articles are taken oldest first): retry one by one and set aside
+        # the ones that fail alone.
+        log.exception("classifying %d articles failed; retrying one by one", len(pending))
+    for article in pending:
+        try:
+            _classify_and_store(session_factory, settings, matcher, [article], now, report)
+        except Exception:
+            log.exception("article %d cannot be classified; set aside unmatched", article.id)
+            _set_aside(session_factory, article.id, now)
+            report.failed.append(article.id)
 
 
 def _classify_and_store(
