@@ -32,7 +32,6 @@ class Runtime:
         self._settings: Settings | None = None
         self._engine: Engine | None = None
         self._session_factory: sessionmaker[Session] | None = None
-        self._matcher: TopicMatcher | None = None
         self.last_config_error: str | None = None
         self.reload(force=True)
 
@@ -73,12 +72,6 @@ class Runtime:
                     self._engine.dispose()
                 self._engine = create_db_engine(settings.database_url)
                 self._session_factory = make_session_factory(self._engine)
-            if (
-                previous is None
-                or previous.topics != settings.topics
-                or (previous.model_path != settings.model_path)
-            ):
-                self._matcher = None  # rebuilt on next use
             if previous is not None:
                 log.warning("config %s reloaded", self.config_path)
             return True
@@ -95,10 +88,10 @@ class Runtime:
 
     @property
     def matcher(self) -> TopicMatcher:
-        with self._lock:
-            if self._matcher is None:
-                self._matcher = build_matcher(self.settings)
-            return self._matcher
+        """The matcher for the current topics and model file. ``build_matcher``
+        caches it per process, keyed by the topics and the artifact file's
+        identity, so a re-learned model is picked up as a config change is."""
+        return build_matcher(self.settings)
 
     def close(self) -> None:
         if self._engine is not None:
