@@ -22,6 +22,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
@@ -212,6 +213,14 @@ class TopicConfig(_Strict):
         "rules: keyword rules alone",
     )
     channels: tuple[str, ...] = ()
+    seeds: tuple[str, ...] = Field(
+        (),
+        description="articles about the topic, as saved from the web: files or folders of .txt, .md, "
+        ".html (relative to this file); `monitor learn` learns the topic from them",
+    )
+    negatives: tuple[str, ...] = Field(
+        (), description="optional: articles that look close but are not the topic (files or folders)"
+    )
 
     @field_validator("id")
     @classmethod
@@ -310,6 +319,15 @@ class WorkerSettings(_Strict):
         return self
 
 
+class CuratedSettings(_Strict):
+    """Hand-written additions to what `monitor learn` finds (optional; ours,
+    for the three shipped topics): vocabulary groups and gates, and short
+    examples. `monitor learn --no-lexicon` leaves them out."""
+
+    lexicon: str | None = Field(None, description="YAML with `groups` and per-topic `gate`/`evidence`")
+    examples: str | None = Field(None, description="YAML with `examples`: short texts and their topics")
+
+
 class Settings(_Strict):
     database_url: str = DEFAULT_DATABASE_URL
     broker_url: str | None = None
@@ -323,6 +341,23 @@ class Settings(_Strict):
     feeds: tuple[FeedConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
+    curated: CuratedSettings | None = None
+    # Where the file was read from: paths in it are relative to its folder.
+    _config_path: Path | None = PrivateAttr(None)
+    _lines: dict[tuple[Any, ...], int] = PrivateAttr(default_factory=dict)
+
+    def resolve_path(self, value: str) -> Path:
+        """A path written in the config, relative to the config file's folder."""
+        path = Path(value).expanduser()
+        if path.is_absolute() or self._config_path is None:
+            return path
+        return self._config_path.parent / path
+
+    def where(self, *at: str | int) -> str:
+        """``file:line: field`` of a config entry, for errors found after load."""
+        path = str(self._config_path) if self._config_path else "<config>"
+        line = _line_for(tuple(at), self._lines)
+        return f"{path}:{line}: {_field_path(tuple(at))}"
 
     @field_validator("poll_interval", mode="before")
     @classmethod
@@ -514,6 +549,8 @@ def load_config_text(text: str, path: str = "<config>") -> Settings:
         raise ConfigError(path, problems) from None
     if problems:
         raise ConfigError(path, problems)
+    settings._config_path = Path(path) if not path.startswith("<") else None
+    settings._lines = located.lines
     return settings
 
 

