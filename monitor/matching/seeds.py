@@ -32,7 +32,6 @@ texts are searched: ``--seeds-text DIR``, then the manifest's ``text_dir``
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +39,11 @@ from typing import Any
 
 import yaml
 
+from monitor.config import environment
 from monitor.matching.text import sentences
 
 MIN_WORDS = 45
 MAX_WORDS = 110
-SEEDS_DIR_ENV = "MONITOR_SEEDS_DIR"
 MANIFEST_FILE = "manifest.yaml"
 
 
@@ -144,8 +143,9 @@ def text_search_path(
     if manifest.text_dir:
         dirs.append((manifest.path.parent / manifest.text_dir).resolve())
     dirs.append(manifest.path.parent)
-    if os.environ.get(SEEDS_DIR_ENV):
-        dirs.append(Path(os.environ[SEEDS_DIR_ENV]))
+    from_environment = environment.seeds_dir()
+    if from_environment is not None:
+        dirs.append(from_environment)
     root = repo_root or manifest.path.resolve().parent.parent
     dirs.append(root.parent / "shared" / "seeds")
     return dirs
