@@ -61,3 +61,12 @@ def test_environment_names_are_read_by_our_config() -> None:
     for name in env:
         if not name.startswith("MONITOR_"):
             assert "${" + name + "}" in shipped, name
+
+
+def test_image_installs_the_wheel_and_leaves_local_state_out() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install -e" not in dockerfile
+    assert "pip wheel --no-cache-dir --no-deps -w /wheels ." in dockerfile
+    assert "/wheels/news_monitor-*.whl" in dockerfile
+    ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".venv/", "var/", "**/__pycache__/", ".mypy_cache/", ".pytest_cache/"} <= set(ignored)

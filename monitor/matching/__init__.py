@@ -12,6 +12,7 @@ import os
 import threading
 from pathlib import Path
 
+from monitor import resources
 from monitor.config import Settings
 from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
 from monitor.matching.matcher import CombinedMatcher
@@ -27,17 +28,17 @@ __all__ = [
     "resolve_model_path",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_FILE = "model.json"
 
 
 def default_model_path() -> Path:
-    """The artifact shipped in the repository's ``seeds/``."""
-    return REPO_ROOT / "seeds" / MODEL_FILE
+    """The artifact shipped in the package (``monitor/seeds/model.json``)."""
+    return resources.seeds_dir() / MODEL_FILE
 
 
 def resolve_model_path(settings: Settings) -> Path:
-    """``settings.model_path`` if set, else ``seeds/model.json`` of the repository."""
+    """Where the topic model is read and ``monitor learn`` writes it:
+    ``settings.model_path`` if set, else the artifact shipped in the package."""
     if settings.model_path:
         return Path(settings.model_path).expanduser()
     return default_model_path()

@@ -1,7 +1,7 @@
 """Seed articles and their manifest.
 
 The seed texts live outside the repository (``../shared/seeds``); the
-repository keeps only ``seeds/manifest.yaml``: for each seed file its name,
+package keeps only ``monitor/seeds/manifest.yaml``: for each seed file its name,
 sha256, language and our labels for its passages, referred to by number.
 
 Passages are cut deterministically from the text (:func:`split_passages`):
@@ -25,8 +25,9 @@ Manifest format::
 
 Every passage not listed is treated as off-topic (a negative). Where the
 texts are searched: ``--seeds-text DIR``, then the manifest's ``text_dir``
-(relative to the manifest), then ``$MONITOR_SEEDS_DIR``, then
-``../shared/seeds`` beside the repository.
+(relative to the manifest), then the manifest's own directory, then
+``$MONITOR_SEEDS_DIR``, then ``../shared/seeds`` from the current directory
+(the project's checkout keeps its shared material there).
 """
 
 from __future__ import annotations
@@ -134,9 +135,11 @@ def load_manifest(path: Path) -> Manifest:
     return Manifest(path=path, entries=tuple(entries), text_dir=data.get("text_dir"))
 
 
-def text_search_path(
-    manifest: Manifest, explicit: Path | None = None, repo_root: Path | None = None
-) -> list[Path]:
+# The project's layout: read-only material beside the checkout, in ../shared.
+SHARED_SEEDS = Path("..") / "shared" / "seeds"
+
+
+def text_search_path(manifest: Manifest, explicit: Path | None = None) -> list[Path]:
     dirs: list[Path] = []
     if explicit is not None:
         dirs.append(explicit)
@@ -146,8 +149,7 @@ def text_search_path(
     from_environment = environment.seeds_dir()
     if from_environment is not None:
         dirs.append(from_environment)
-    root = repo_root or manifest.path.resolve().parent.parent
-    dirs.append(root.parent / "shared" / "seeds")
+    dirs.append(SHARED_SEEDS)
     return dirs
 
 
