@@ -41,8 +41,8 @@ test: install-dev
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" scripts/with-services.sh $(PY) -m pytest $(PYTEST_ARGS)
 
 lint: install-dev
-	$(VENV)/bin/ruff check monitor workers tests bench alembic
-	$(VENV)/bin/ruff format --check monitor workers tests bench alembic
+	$(VENV)/bin/ruff check monitor workers tests bench
+	$(VENV)/bin/ruff format --check monitor workers tests bench
 
 typecheck: install-dev
 	$(VENV)/bin/mypy

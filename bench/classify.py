@@ -49,8 +49,9 @@ os.environ.setdefault("MONITOR_EMBED_THREADS", "2")
 
 import yaml
 
+from monitor import resources
 from monitor.config import Settings, TopicConfig
-from monitor.matching import REPO_ROOT, embed
+from monitor.matching import embed
 from monitor.matching.base import ArticleText
 from monitor.matching.matcher import CombinedMatcher
 from monitor.matching.model import TopicModel
@@ -172,15 +173,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--dev", type=Path, default=REPO_ROOT.parent / "shared" / "eval" / "dev.jsonl")
-    parser.add_argument("--model", type=Path, default=REPO_ROOT / "seeds" / "model.json")
+    parser.add_argument(
+        "--dev", type=Path, default=Path(__file__).resolve().parents[2] / "shared" / "eval" / "dev.jsonl"
+    )
+    parser.add_argument("--model", type=Path, default=resources.seeds_dir() / "model.json")
     parser.add_argument("--n", type=int, default=1000, help="articles in the mixed stream")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--batch", type=int, default=64, help="articles per classify() call")
     args = parser.parse_args()
 
     base = json.loads(args.model.read_text(encoding="utf-8"))
-    topics_yaml = yaml.safe_load((REPO_ROOT / "seeds" / "topics.example.yaml").read_text(encoding="utf-8"))
+    topics_yaml = yaml.safe_load((resources.seeds_dir() / "topics.example.yaml").read_text(encoding="utf-8"))
     real = Settings.model_validate(topics_yaml).topics
     big = synthetic_model(base, 997)
     synthetic = tuple(TopicConfig(id=t["id"], name=t["name"]) for t in big["topics"][len(real) :])

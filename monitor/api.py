@@ -12,13 +12,14 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, HTTPException, Query
-from sqlalchemy import func, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from monitor.config import Settings
-from monitor.ingest.fetch import safe_url
-from monitor.query import FilterError, find_matches, match_filter
-from monitor.storage import Delivery, DeliveryState, Feed, create_db_engine, make_session_factory
+from monitor.query import FilterError, match_filter
+from monitor.storage import create_db_engine, make_session_factory, utcnow
+from monitor.storage.outbox import delivery_counts
+from monitor.storage.views import find_matches, list_feeds
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -67,19 +68,8 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/feeds")
     def feeds(s: SessionDep) -> list[dict[str, Any]]:
-        return [
-            {
-                "id": f.id,
-                "name": f.name,
-                "url": safe_url(f.url),
-                "status": f.status,
-                "next_check_at": f.next_check_at.isoformat(),
-                "consecutive_errors": f.consecutive_errors,
-                "last_error": f.last_error,
-                "last_success_at": f.last_success_at.isoformat() if f.last_success_at else None,
-            }
-            for f in s.scalars(select(Feed).order_by(Feed.id))
-        ]
+        views = list_feeds(s, now=utcnow(), silent_after=settings.fetch.silent_after)
+        return [feed.as_json() for feed in views]
 
     @app.get("/topics")
     def topics() -> list[dict[str, Any]]:
@@ -97,8 +87,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/deliveries")
     def deliveries(s: SessionDep) -> dict[str, int]:
-        query = select(Delivery.state, func.count()).group_by(Delivery.state)
-        counts = {state: count for state, count in s.execute(query)}
-        return {state.value: int(counts.get(state.value, 0)) for state in DeliveryState}
+        return {state.value: count for state, count in delivery_counts(s).items()}
 
     return app

@@ -1,18 +1,16 @@
-"""The query stage: stored matches, filtered, for the CLI and the HTTP API."""
+"""Match filters from the words a person types (the CLI and the HTTP API).
+
+The query itself is ``monitor.storage.views.find_matches``."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
-
-from monitor.ingest.fetch import safe_url
-from monitor.storage import Article, Feed, Match, utcnow
+from monitor.storage import utcnow
+from monitor.storage.views import MatchFilter
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -43,18 +41,6 @@ def parse_when(value: str, *, now: datetime | None = None, end_of_day: bool = Fa
             f"{value!r} is not a time: use 24h, 7d, 2w, 2026-11-20 or 2026-11-20T08:00"
         ) from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-
-
-@dataclass(frozen=True)
-class MatchFilter:
-    topic: Sequence[str] = ()
-    since: datetime | None = None
-    until: datetime | None = None
-    feed: str | None = None  # feed name or URL, or a part of either
-    lang: str | None = None
-    min_score: float | None = None
-    search: str | None = None
-    limit: int = 50
 
 
 class FilterError(ValueError):
@@ -97,96 +83,6 @@ def match_filter(
         search=search,
         limit=limit,
     )
-
-
-@dataclass(frozen=True)
-class MatchRow:
-    match_id: int
-    topic_id: str
-    score: float
-    matched_at: datetime
-    evidence: dict[str, Any]
-    model_version: str
-    article_id: int
-    title: str
-    summary: str
-    link: str | None
-    language: str | None
-    published_at: datetime | None
-    feed_name: str
-    feed_url: str
-
-    def as_json(self) -> dict[str, Any]:
-        """The machine-readable form: one object per match (JSON lines, API)."""
-        return {
-            "match_id": self.match_id,
-            "topic": self.topic_id,
-            "score": self.score,
-            "matched_at": self.matched_at.isoformat(),
-            "evidence": self.evidence,
-            "model_version": self.model_version,
-            "article": {
-                "id": self.article_id,
-                "title": self.title,
-                "summary": self.summary,
-                "link": self.link,
-                "language": self.language,
-                "published_at": self.published_at.isoformat() if self.published_at else None,
-                "feed": {"name": self.feed_name, "url": self.feed_url},
-            },
-        }
-
-
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def find_matches(session: Session, flt: MatchFilter) -> list[MatchRow]:
-    """Matches newest first, as the filter says."""
-    query = (
-        select(Match, Article, Feed)
-        .join(Article, Match.article_id == Article.id)
-        .join(Feed, Article.feed_id == Feed.id)
-    )
-    if flt.topic:
-        query = query.where(Match.topic_id.in_(list(flt.topic)))
-    if flt.since is not None:
-        query = query.where(Match.created_at >= flt.since)
-    if flt.until is not None:
-        query = query.where(Match.created_at <= flt.until)
-    if flt.feed:
-        pattern = f"%{_escape_like(flt.feed)}%"
-        query = query.where(or_(Feed.name.ilike(pattern, escape="\\"), Feed.url.ilike(pattern, escape="\\")))
-    if flt.lang:
-        query = query.where(Article.language == flt.lang)
-    if flt.min_score is not None:
-        query = query.where(Match.score >= flt.min_score)
-    if flt.search:
-        for word in flt.search.split():
-            pattern = f"%{_escape_like(word)}%"
-            query = query.where(
-                or_(Article.title.ilike(pattern, escape="\\"), Article.summary.ilike(pattern, escape="\\"))
-            )
-    query = query.order_by(Match.created_at.desc(), Match.id.desc()).limit(flt.limit)
-    return [
-        MatchRow(
-            match_id=match.id,
-            topic_id=match.topic_id,
-            score=match.score,
-            matched_at=match.created_at,
-            evidence=match.evidence,
-            model_version=match.model_version,
-            article_id=article.id,
-            title=article.title,
-            summary=article.summary,
-            link=article.link,
-            language=article.language,
-            published_at=article.published_at,
-            feed_name=feed.name,
-            feed_url=safe_url(feed.url),
-        )
-        for match, article, feed in session.execute(query).all()
-    ]
 
 
 def evidence_line(evidence: dict[str, Any]) -> str:

@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from monitor.alerting import DeliveryReport, deliver_due
-from monitor.ingest.poll import PollOutcome, active_feed_ids, due_feed_ids, poll_feed, sync_feeds
+from monitor.ingest.outcome import PollOutcome, PollStatus
+from monitor.ingest.poll import active_feed_ids, due_feed_ids, poll_feed, sync_feeds
 from monitor.matching.stage import ClassifyReport, classify_pending
 from monitor.runtime import Runtime
 
@@ -76,8 +77,8 @@ class EmbeddedService:
         with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(ids))) as pool:
             for outcome in pool.map(one, ids):
                 outcomes.append(outcome)
-                if outcome.status != "skipped":
-                    prefix = "error " if outcome.status in ("error", "gone", "parked") else "polled"
+                if outcome.status != PollStatus.SKIPPED:
+                    prefix = "error " if outcome.status.failed else "polled"
                     self.report(f"{prefix} {outcome.describe()}")
         return outcomes
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
 from monitor.cli import main
-from monitor.config import ConfigError, load_config, load_config_text, parse_duration
+from monitor.config import ConfigError, Settings, environment, load_config, load_config_text, parse_duration
+from monitor.config.schema import DURATION_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -78,10 +81,26 @@ def test_env_interpolation_keeps_secrets_out_of_the_file(
     assert settings.channel("hook").urls == ("json://127.0.0.1:9/s3cret",)
 
 
-def test_references_between_sections_are_checked(tmp_path: Path) -> None:
-    text = "topics:\n  - id: t1\n    name: T\n    channels: [nowhere]\n"
-    (problem,) = problems_of(tmp_path, text)
-    assert "topic 't1' sends to channel 'nowhere', which is not defined" in problem
+def test_references_between_sections_name_the_line_of_the_reference(tmp_path: Path) -> None:
+    text = (
+        "channels:\n"
+        "  - {name: desk, url: 'json://127.0.0.1:9/x'}\n"
+        "  - {name: desk, url: 'json://127.0.0.1:9/y'}\n"
+        "alerts:\n"
+        "  operator_channel: ops\n"
+        "topics:\n"
+        "  - id: t1\n"
+        "    name: T\n"
+        "    channels:\n"
+        "      - desk\n"
+        "      - nowhere\n"
+    )
+    path = tmp_path / "monitor.yaml"
+    assert problems_of(tmp_path, text) == [
+        f"{path}:3: channels[1].name: channel 'desk' is defined twice",
+        f"{path}:11: topics[0].channels[1]: topic 't1' sends to channel 'nowhere', which is not defined",
+        f"{path}:5: alerts.operator_channel: operator_channel 'ops' is not defined",
+    ]
 
 
 def test_broken_yaml_names_the_line(tmp_path: Path) -> None:
@@ -99,9 +118,12 @@ def test_environment_overrides_server_urls(monkeypatch: pytest.MonkeyPatch) -> N
 
 def test_visibility_timeout_must_cover_twice_the_longest_task(tmp_path: Path) -> None:
     (problem,) = problems_of(tmp_path, "workers:\n  classify_time_limit: 10m\n  visibility_timeout: 15m\n")
-    assert ":2: workers: visibility_timeout (900s) must be at least twice" in problem or (
-        "workers: visibility_timeout (900s) must be at least twice" in problem
+    assert problem.startswith(
+        f"{tmp_path / 'monitor.yaml'}:3: workers.visibility_timeout: visibility_timeout (900s) must be at least twice"
     )
+    # Not written in the file: the problem points at the section.
+    (problem,) = problems_of(tmp_path, "alerts: {}\nworkers:\n  classify_time_limit: 10m\n")
+    assert problem.startswith(f"{tmp_path / 'monitor.yaml'}:2: workers.visibility_timeout: ")
 
 
 def test_default_visibility_timeout_is_at_least_twice_the_hard_limits() -> None:
@@ -114,6 +136,97 @@ def test_default_visibility_timeout_is_at_least_twice_the_hard_limits() -> None:
 )
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text) == seconds
+
+
+ALL_DURATIONS = (
+    "poll_interval: 2m\n"
+    "fetch: {timeout: 1m, max_backoff: 2h, silent_after: 3d}\n"
+    "feeds: [{url: 'https://example.org/rss', interval: 5m}]\n"
+    "alerts: {backoff_base: 1m, backoff_max: 2h, send_timeout: 1m, lease: 10m}\n"
+    "workers: {beat_tick: 30s, sweep_interval: 1m, poll_time_limit: 2m, classify_time_limit: 5m,\n"
+    "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s}\n"
+)
+
+
+def _duration_paths(schema: dict[str, Any], node: dict[str, Any], prefix: str = "") -> set[str]:
+    """Dotted paths of the fields whose JSON Schema is the duration's."""
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    found: set[str] = set()
+    for name, field_schema in node.get("properties", {}).items():
+        options = field_schema.get("anyOf", [field_schema])
+        # An optional duration nests the duration's own anyOf.
+        flat = [inner for option in options for inner in option.get("anyOf", [option])]
+        if any(option.get("pattern") == DURATION_PATTERN for option in flat):
+            found.add(prefix + name)
+        for option in options:
+            target = option.get("items", option)
+            if "$ref" in target:
+                found |= _duration_paths(schema, target, f"{prefix}{name}.")
+    return found
+
+
+def test_every_duration_field_takes_units(tmp_path: Path) -> None:
+    settings = load_config(write(tmp_path, ALL_DURATIONS))
+    assert settings.poll_interval == 120
+    assert (settings.fetch.timeout, settings.fetch.max_backoff, settings.fetch.silent_after) == (
+        60,
+        7200,
+        259200,
+    )
+    assert settings.feeds[0].interval == 300
+    alerts = settings.alerts
+    assert (alerts.backoff_base, alerts.backoff_max, alerts.send_timeout, alerts.lease) == (60, 7200, 60, 600)
+    workers = settings.workers
+    assert (workers.beat_tick, workers.sweep_interval, workers.unacked_restore_interval) == (30, 60, 10)
+    assert (workers.poll_time_limit, workers.classify_time_limit, workers.deliver_time_limit) == (
+        120,
+        300,
+        180,
+    )
+    assert workers.visibility_timeout == 900
+    # The file above writes every duration field the schema has.
+    schema = Settings.model_json_schema()
+    written = {
+        "poll_interval",
+        *(f"fetch.{name}" for name in ("timeout", "max_backoff", "silent_after")),
+        "feeds.interval",
+        *(f"alerts.{name}" for name in ("backoff_base", "backoff_max", "send_timeout", "lease")),
+        *(
+            f"workers.{name}"
+            for name in (
+                "beat_tick",
+                "sweep_interval",
+                "poll_time_limit",
+                "classify_time_limit",
+                "deliver_time_limit",
+                "visibility_timeout",
+                "unacked_restore_interval",
+            )
+        ),
+    }
+    assert _duration_paths(schema, schema) == written
+
+
+def test_config_schema_command_prints_the_json_schema(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "absent.yaml"), "config", "schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["additionalProperties"] is False
+    assert {"feeds", "channels", "topics", "workers"} <= set(schema["properties"])
+    channel = schema["$defs"]["ChannelConfig"]
+    assert channel["oneOf"] == [{"required": ["urls"]}, {"required": ["url"]}]  # `url:` is accepted too
+
+
+def test_readme_lists_every_environment_variable() -> None:
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    table = {
+        line.split("|")[1].strip().strip("`")
+        for line in readme.splitlines()
+        if line.startswith("| `MONITOR_")
+    }
+    assert {variable.name for variable in environment.VARIABLES} <= table
 
 
 def test_check_config_command(tmp_path: Path) -> None:

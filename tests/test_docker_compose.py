@@ -9,8 +9,8 @@ from pathlib import Path
 import yaml
 from click.testing import CliRunner
 
-from monitor import config as config_module
 from monitor.cli import main
+from monitor.config import environment
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
@@ -51,7 +51,7 @@ def test_celery_services_point_at_our_app() -> None:
 
 def test_environment_names_are_read_by_our_config() -> None:
     env = COMPOSE["x-monitor"]["environment"]
-    read_by_config = {config_module.CONFIG_ENV, config_module.DATABASE_URL_ENV, config_module.BROKER_URL_ENV}
+    read_by_config = {environment.CONFIG.name, environment.DATABASE_URL.name, environment.BROKER_URL.name}
     monitor_vars = {name for name in env if name.startswith("MONITOR_")}
     assert monitor_vars == read_by_config
     assert env["MONITOR_BROKER_URL"].startswith("redis://redis:")
@@ -61,3 +61,12 @@ def test_environment_names_are_read_by_our_config() -> None:
     for name in env:
         if not name.startswith("MONITOR_"):
             assert "${" + name + "}" in shipped, name
+
+
+def test_image_installs_the_wheel_and_leaves_local_state_out() -> None:
+    dockerfile = (REPO_ROOT / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip install -e" not in dockerfile
+    assert "pip wheel --no-cache-dir --no-deps -w /wheels ." in dockerfile
+    assert "/wheels/news_monitor-*.whl" in dockerfile
+    ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").split()
+    assert {".venv/", "var/", "**/__pycache__/", ".mypy_cache/", ".pytest_cache/"} <= set(ignored)

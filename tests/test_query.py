@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.api import create_app
 from monitor.cli import main
 from monitor.config import load_config_text
-from monitor.query import MatchFilter, find_matches, parse_when
+from monitor.query import parse_when
 from monitor.storage import Article, Feed, Match
+from monitor.storage.views import MatchFilter, find_matches
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 

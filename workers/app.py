@@ -16,17 +16,15 @@ idempotent by database keys:
 
 from __future__ import annotations
 
-import os
-
 from celery import Celery
 
-from monitor.config import Settings, load_config
+from monitor.config import Settings, environment, load_config
 
 # Each prefork child embeds with one OpenMP thread: with one child per core,
 # children that each spawn a thread per core oversubscribe the CPU, and
 # libgomp's spin-waiting makes that far slower than the sum of its parts
 # (measured in docs/benchmarks.md). An explicit setting wins.
-os.environ.setdefault("MONITOR_EMBED_THREADS", "1")
+environment.EMBED_THREADS.set_default("1")
 
 
 def make_app(settings: Settings) -> Celery:

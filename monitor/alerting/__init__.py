@@ -9,10 +9,10 @@ from monitor.alerting.channels import (
     clear_cache,
     notify,
     redact_text,
-    redact_url,
 )
 from monitor.alerting.message import Limits, RenderedAlert, limits_for_urls, render_alert
-from monitor.alerting.sender import DeliveryReport, backoff_seconds, deliver_due, retry_dead, send_notices
+from monitor.alerting.notices import send_notices
+from monitor.alerting.sender import DeliveryReport, deliver_due
 
 __all__ = [
     "ChannelConfigError",
@@ -20,15 +20,12 @@ __all__ = [
     "Limits",
     "RenderedAlert",
     "SendOutcome",
-    "backoff_seconds",
     "check_channel",
     "clear_cache",
     "deliver_due",
     "limits_for_urls",
     "notify",
     "redact_text",
-    "redact_url",
     "render_alert",
-    "retry_dead",
     "send_notices",
 ]

@@ -9,8 +9,8 @@ send, read the result honestly, and keep secrets out of every text we emit.
 * A channel with a URL Apprise cannot load is a configuration error. Nothing
   is sent to the channel's other URLs either, so that a retried delivery does
   not duplicate them; the message names the channel and the redacted URL.
-* ``redact_url()`` hides passwords, tokens, webhook path secrets and query
-  values. Every secret found in a configured URL is also registered, and a
+* ``monitor.urls.redact_url(url, tokens=True)`` hides credentials, tokens,
+  webhook path secrets and query values. Every secret found in a configured URL is also registered, and a
   filter on the ``apprise`` logger scrubs them (and any URL) from Apprise's own
   log records, which at DEBUG include full webhook URLs and at ERROR the raw
   text of an unparseable URL. The same scrub runs over the outcome details.
@@ -25,7 +25,6 @@ send, read the result honestly, and keep secrets out of every text we emit.
 from __future__ import annotations
 
 import logging
-import os
 import re
 import threading
 from collections.abc import Iterable
@@ -36,57 +35,16 @@ import apprise
 from apprise import AppriseResultStatus, NotifyFormat, NotifyType
 
 from monitor.alerting.message import Limits, limits_for_urls, schema_of
-from monitor.config import ChannelConfig
+from monitor.config import ChannelConfig, environment
+from monitor.urls import MASK, PUBLIC_PARAMS, host_is_visible, redact_url, split_url
 
 log = logging.getLogger(__name__)
-
-MASK = "****"
 
 # Seconds between two requests of one plugin object; None keeps Apprise's.
 # ``MONITOR_ALERT_REQUEST_INTERVAL`` sets it from the environment (e.g. 0 in
 # end-to-end tests that run the real command).
-REQUEST_INTERVAL_ENV = "MONITOR_ALERT_REQUEST_INTERVAL"
-REQUEST_INTERVAL_OVERRIDE: float | None = None
-if os.environ.get(REQUEST_INTERVAL_ENV):
-    try:
-        REQUEST_INTERVAL_OVERRIDE = max(0.0, float(os.environ[REQUEST_INTERVAL_ENV]))
-    except ValueError:
-        log.warning("%s is not a number; ignored", REQUEST_INTERVAL_ENV)
+REQUEST_INTERVAL_OVERRIDE: float | None = environment.alert_request_interval()
 
-# Query parameters whose values are harmless and useful when reading a URL.
-_PUBLIC_PARAMS = frozenset(
-    {
-        "format",
-        "overflow",
-        "mode",
-        "method",
-        "retry",
-        "wait",
-        "cto",
-        "rto",
-        "verify",
-        "image",
-        "footer",
-        "timestamp",
-        "blocks",
-        "tts",
-        "avatar",
-        "optional",
-        "smtp",
-        "from",
-        "to",
-        "cc",
-        "bcc",
-        "name",
-        "lang",
-        "batch",
-        "priority",
-        "secure",
-    }
-)
-# Schemas whose "host" part is itself a token (e.g. tgram://BOTTOKEN/chat).
-_HOST_IS_SECRET = frozenset({"tgram", "telegram", "pover", "pbul", "join", "ifttt", "pjet", "prowl"})
-_HOSTNAME = re.compile(r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+|localhost)$")
 _URL_IN_TEXT = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.\-]{1,20}://[^\s'\"<>]+")
 
 
@@ -109,97 +67,28 @@ _secrets: set[str] = set()
 _secrets_lock = threading.Lock()
 
 
-def _split_netloc(netloc: str) -> tuple[str | None, str | None, str, str | None]:
-    userinfo, at, hostport = netloc.rpartition("@")
-    user: str | None = None
-    password: str | None = None
-    if at:
-        user, colon, pw = userinfo.partition(":")
-        password = pw if colon else None
-    host, port = hostport, None
-    if not hostport.startswith("[") and hostport.count(":") == 1:
-        host, _, port = hostport.partition(":")
-    elif hostport.startswith("[") and "]:" in hostport:
-        host, _, port = hostport.rpartition(":")
-    return user, password, host, port
-
-
-def _host_visible(schema: str, host: str) -> bool:
-    if schema in _HOST_IS_SECRET:
-        return False
-    if schema == "slack" and re.fullmatch(r"[A-Za-z0-9]{1,12}", host):
-        return True  # the workspace id (T012AB3C4), not a secret
-    return bool(_HOSTNAME.match(host))
-
-
-def _parts(url: str) -> tuple[str, str, str, str, str] | None:
-    schema, sep, rest = url.strip().partition("://")
-    if not sep or not re.fullmatch(r"[a-zA-Z][a-zA-Z0-9+.\-]*", schema):
-        return None
-    rest, _, fragment = rest.partition("#")
-    rest, _, query = rest.partition("?")
-    netloc, slash, path = rest.partition("/")
-    return schema.lower(), netloc, path if slash else "", query, fragment
-
-
-def redact_url(apprise_url: str) -> str:
-    """The URL with every secret part replaced by ``****``.
-
-    Kept: the schema, user names, host names/IPs (and short ids such as Slack's
-    team id), ports, parameter names and the values of a few harmless
-    parameters. Hidden: passwords, every path segment (webhook tokens live
-    there), token-like hosts, all other parameter values and the fragment.
-    ``slack://T000/B000/XXXX`` -> ``slack://T000/****/****``.
-    """
-    parts = _parts(apprise_url)
-    if parts is None:
-        return "<unparseable URL>"
-    schema, netloc, path, query, fragment = parts
-    user, password, host, port = _split_netloc(netloc)
-    out = f"{schema}://"
-    if user is not None:
-        out += (user if len(user) <= 64 else MASK) + (f":{MASK}" if password is not None else "") + "@"
-    elif password is not None:
-        out += f":{MASK}@"
-    if host:
-        out += host if _host_visible(schema, host) else MASK
-    if port is not None:
-        out += f":{port}" if port.isdigit() else f":{MASK}"
-    if path:
-        out += "/" + "/".join(MASK if seg else "" for seg in path.split("/"))
-    if query:
-        shown = []
-        for key, value in parse_qsl(query, keep_blank_values=True):
-            safe_key = re.sub(r"[^A-Za-z0-9_+\-:.]", "", key)[:40]
-            visible = key.lower() in _PUBLIC_PARAMS and len(value) <= 200
-            shown.append(f"{safe_key}={value if visible else MASK}")
-        out += "?" + "&".join(shown)
-    if fragment:
-        out += f"#{MASK}"
-    return out
-
-
 def _secrets_of(apprise_url: str) -> set[str]:
-    parts = _parts(apprise_url)
+    parts = split_url(apprise_url)
     if parts is None:
         # Nothing can be trusted as public: register the text after '://'.
         body = apprise_url.partition("://")[2] or apprise_url
         return {body.strip()} if len(body.strip()) >= 4 else set()
-    schema, netloc, path, query, fragment = parts
-    _user, password, host, _port = _split_netloc(netloc)
     found: set[str] = set()
-    if host and not _host_visible(schema, host):
-        found.add(host)
-    found.update(seg for seg in path.split("/") if seg)
-    for key, value in parse_qsl(query, keep_blank_values=True):
-        if key.lower() not in _PUBLIC_PARAMS and value:
+    if parts.host and not host_is_visible(parts.scheme, parts.host):
+        found.add(parts.host)
+    found.update(segment for segment in parts.path.split("/") if segment)
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key.lower() not in PUBLIC_PARAMS and value:
             found.add(value)
-    if fragment:
-        found.add(fragment)
+    if parts.fragment:
+        found.add(parts.fragment)
     # Both the raw and the percent-decoded forms can appear in messages.
     found = {s for s in found | {unquote(s) for s in found} if _token_like(s)}
-    if password and len(password) >= 4:
-        found |= {password, unquote(password)}
+    if parts.user and len(parts.user) >= 4:
+        # Credentials are never shown: a user name can be a token as well.
+        found |= {parts.user, unquote(parts.user)} if _token_like(parts.user) else set()
+    if parts.password and len(parts.password) >= 4:
+        found |= {parts.password, unquote(parts.password)}
     return found
 
 
@@ -223,7 +112,7 @@ def register_secrets(urls: Iterable[str]) -> None:
 
 def redact_text(text: str) -> str:
     """Free text with every registered secret and every URL's secrets hidden."""
-    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0)), text)
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group(0), tokens=True), text)
     with _secrets_lock:
         secrets = sorted(_secrets, key=len, reverse=True)
     for secret in secrets:
@@ -272,7 +161,7 @@ def _build(channel: ChannelConfig) -> apprise.Apprise:
     problems: list[str] = []
     for index, url in enumerate(channel.urls, start=1):
         if not apobj.add(url):
-            problems.append(f"URL #{index} ({redact_url(url)}) is not a valid Apprise URL")
+            problems.append(f"URL #{index} ({redact_url(url, tokens=True)}) is not a valid Apprise URL")
     if problems:
         raise ChannelConfigError(f"channel {channel.name!r}: " + "; ".join(problems))
     if REQUEST_INTERVAL_OVERRIDE is not None:

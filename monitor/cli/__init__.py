@@ -8,14 +8,16 @@ and the context object that loads the config once.
 from __future__ import annotations
 
 import logging
-import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
+from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import ConfigError, Settings, load_config, resolve_config_path
+from monitor.config import ConfigError, Settings, environment, load_config, resolve_config_path
 
 
 @dataclass
@@ -39,6 +41,17 @@ class CliContext:
                 raise SystemExit(2) from None
         return self._settings
 
+    @contextmanager
+    def sessions(self) -> Iterator[sessionmaker[Session]]:
+        """Sessions on the configured database, for one command."""
+        from monitor.storage import create_db_engine, make_session_factory
+
+        engine = create_db_engine(self.settings.database_url)
+        try:
+            yield make_session_factory(engine)
+        finally:
+            engine.dispose()
+
 
 pass_cli = click.make_pass_decorator(CliContext)
 
@@ -48,18 +61,14 @@ pass_cli = click.make_pass_decorator(CliContext)
     "--config",
     "config_option",
     metavar="FILE",
-    envvar="MONITOR_CONFIG",
+    envvar=environment.CONFIG.name,
     help="Config file (default: ./monitor.yaml, or $MONITOR_CONFIG).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.pass_context
 def main(ctx: click.Context, config_option: str | None, verbose: int) -> None:
     """news-monitor: watch feeds, match topics learned from seed articles, alert once."""
-    level: int | str = logging.WARNING - 10 * min(verbose, 2)
-    requested = os.environ.get("MONITOR_LOG_LEVEL", "").strip()
-    if requested:
-        # A number or a name (DEBUG, INFO, WARNING, ...).
-        level = int(requested) if requested.isdigit() else requested.upper()
+    level = environment.log_level() or logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(
         level=level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",

@@ -1,11 +1,14 @@
-"""Command: ``monitor check-config``."""
+"""Commands: ``monitor check-config`` and ``monitor config schema``."""
 
 from __future__ import annotations
+
+import json
 
 import click
 
 from monitor.cli import CliContext, main, pass_cli
-from monitor.storage.db import redact_url
+from monitor.config import Settings
+from monitor.urls import redact_url
 
 
 @main.command("check-config")
@@ -28,3 +31,23 @@ def check_config(cli: CliContext) -> None:
     click.echo(f"  feeds:    {len(settings.feeds)}")
     click.echo(f"  topics:   {', '.join(t.id for t in settings.topics) or 'none'}")
     click.echo(f"  channels: {', '.join(c.name for c in settings.channels) or 'none'}")
+
+
+@main.group("config")
+def config_group() -> None:
+    """The config file's format."""
+
+
+@config_group.command("schema")
+def config_schema() -> None:
+    """Print the JSON Schema of the config file, for editors (completion, checks).
+
+    Save it beside the config and name it on the config's first line:
+    ``# yaml-language-server: $schema=monitor.schema.json``.
+    """
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        **Settings.model_json_schema(),
+        "title": "news-monitor configuration (monitor.yaml)",
+    }
+    click.echo(json.dumps(schema, indent=2, ensure_ascii=False))

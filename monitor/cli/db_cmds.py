@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from monitor.cli import CliContext, main, pass_cli
-from monitor.storage.db import redact_url
 from monitor.storage.migrate import current_revision, head_revision, upgrade
+from monitor.urls import redact_url
 
 
 @main.group()

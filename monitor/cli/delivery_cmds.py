@@ -8,66 +8,39 @@ characters) and errors through ``redact_text`` (no channel secrets).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerting.channels import redact_text
 from monitor.alerting.message import clean_text, cut
-from monitor.alerting.sender import retry_dead
 from monitor.cli import CliContext, main, pass_cli
-from monitor.storage import Article, Delivery, DeliveryState, Match, create_db_engine, make_session_factory
+from monitor.storage import DeliveryState, outbox, run_in_transaction
+from monitor.storage.views import DeliveryView, list_deliveries
 
 STATES = [state.value for state in DeliveryState]
-
-
-@contextmanager
-def _sessions(cli: CliContext) -> Iterator[sessionmaker[Session]]:
-    engine = create_db_engine(cli.settings.database_url)
-    try:
-        yield make_session_factory(engine)
-    finally:
-        engine.dispose()
 
 
 def _when(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat(timespec="seconds")
 
 
-def _rows(factory: sessionmaker[Session], state: str | None, limit: int) -> list[dict[str, Any]]:
-    query = (
-        select(Delivery, Match.topic_id, Article.title)
-        .join(Match, Delivery.match_id == Match.id)
-        .join(Article, Match.article_id == Article.id)
-        .order_by(Delivery.id.desc())
-        .limit(limit)
-    )
-    if state:
-        query = query.where(Delivery.state == state)
-    with factory() as session:
-        return [
-            {
-                "id": delivery.id,
-                "state": delivery.state,
-                "attempts": delivery.attempts,
-                "channel": delivery.channel,
-                "topic": topic_id,
-                "title": clean_text(title),
-                "next_attempt_at": _when(delivery.next_attempt_at)
-                if delivery.state == DeliveryState.PENDING.value
-                else None,
-                "lease_until": _when(delivery.lease_until),
-                "sent_at": _when(delivery.sent_at),
-                "last_error": clean_text(redact_text(delivery.last_error)) if delivery.last_error else None,
-                "dedupe_key": delivery.dedupe_key,
-            }
-            for delivery, topic_id, title in session.execute(query)
-        ]
+def _row(delivery: DeliveryView) -> dict[str, Any]:
+    """A delivery as shown: feed text without control characters, errors without secrets."""
+    return {
+        "id": delivery.id,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "channel": delivery.channel,
+        "topic": delivery.topic_id,
+        "title": clean_text(delivery.title),
+        "next_attempt_at": _when(delivery.next_attempt_at),
+        "lease_until": _when(delivery.lease_until),
+        "sent_at": _when(delivery.sent_at),
+        "last_error": clean_text(redact_text(delivery.last_error)) if delivery.last_error else None,
+        "dedupe_key": delivery.dedupe_key,
+    }
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -103,8 +76,9 @@ def deliveries(ctx: click.Context, state: str | None, limit: int, fmt: str) -> N
         return
     cli = ctx.find_object(CliContext)
     assert cli is not None
-    with _sessions(cli) as factory:
-        rows = _rows(factory, state, limit)
+    with cli.sessions() as factory, factory() as session:
+        views = list_deliveries(session, state=DeliveryState(state) if state else None, limit=limit)
+    rows = [_row(view) for view in views]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif rows:
@@ -121,8 +95,10 @@ def deliveries_retry(cli: CliContext, ids: tuple[int, ...], all_dead: bool) -> N
     """Put dead deliveries back to pending with 0 attempts (due now)."""
     if bool(ids) == all_dead:
         raise click.UsageError("give delivery IDs or --all-dead (not both)")
-    with _sessions(cli) as factory:
-        count = retry_dead(factory, None if all_dead else list(ids))
+    with cli.sessions() as factory:
+        count = run_in_transaction(
+            factory, lambda session: outbox.retry_dead(session, None if all_dead else list(ids))
+        )
     click.echo(f"{count} dead deliver{'y' if count == 1 else 'ies'} reset to pending")
     if ids and count < len(set(ids)):
         click.echo(f"{len(set(ids)) - count} of the given IDs were not dead (or do not exist)", err=True)

@@ -37,20 +37,20 @@ def _matcher(settings: Settings) -> Any:
     "seeds_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Directory with manifest.yaml, examples.yaml, lexicon.yaml (default: the repo's seeds/).",
+    help="Directory with manifest.yaml, examples.yaml, lexicon.yaml (default: the ones shipped in the package).",
 )
 @click.option(
     "--seeds-text",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
-    help="Where the seed text files are (default: manifest text_dir, $MONITOR_SEEDS_DIR, ../shared/seeds).",
+    help="Where the seed text files are (also searched: manifest text_dir, $MONITOR_SEEDS_DIR, ../shared/seeds).",
 )
 @click.option(
     "--output",
     "-o",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="Artifact to write (default: model_path from the config, else seeds/model.json).",
+    help="Artifact to write (default: model_path from the config, else the model shipped in the package).",
 )
 @click.option("--no-feedback", is_flag=True, help="Ignore stored feedback.")
 @pass_cli
@@ -58,7 +58,8 @@ def learn(
     cli: CliContext, seeds_dir: Path | None, seeds_text: Path | None, output: Path | None, no_feedback: bool
 ) -> None:
     """Build the topic model from the seeds, the topic descriptions and stored feedback."""
-    from monitor.matching import REPO_ROOT, resolve_model_path
+    from monitor import resources
+    from monitor.matching import resolve_model_path
     from monitor.matching.embed import stderr_progress
     from monitor.matching.learn import FeedbackExample, write_artifact
     from monitor.matching.learn import learn as build
@@ -70,7 +71,7 @@ def learn(
     try:
         data = build(
             settings.topics,
-            seeds_dir or REPO_ROOT / "seeds",
+            seeds_dir or resources.seeds_dir(),
             seeds_text=seeds_text,
             feedback=feedback,
             progress=stderr_progress("embedding seeds and examples"),
@@ -193,23 +194,19 @@ def eval_cmd(cli: CliContext, file: Path, as_json: bool) -> None:
 def feedback(cli: CliContext, article_id: int, topic: str, relevant: bool | None) -> None:
     """Record whether ARTICLE_ID is relevant to TOPIC (used by the next `monitor learn`)."""
     from monitor.matching.feedback import FeedbackError, record_feedback
-    from monitor.storage import create_db_engine, make_session_factory, run_in_transaction
+    from monitor.storage import run_in_transaction
 
     if relevant is None:
         raise click.UsageError("say --relevant or --not-relevant")
     settings = cli.settings
     if topic not in {t.id for t in settings.topics}:
         raise click.UsageError(f"unknown topic {topic!r}")
-    engine = create_db_engine(settings.database_url)
     try:
-        changed = run_in_transaction(
-            make_session_factory(engine), lambda s: record_feedback(s, article_id, topic, relevant)
-        )
+        with cli.sessions() as factory:
+            changed = run_in_transaction(factory, lambda s: record_feedback(s, article_id, topic, relevant))
     except FeedbackError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(1) from None
-    finally:
-        engine.dispose()
     word = "relevant" if relevant else "not relevant"
     click.echo(
         f"article {article_id} marked {word} for {topic}"
@@ -220,13 +217,14 @@ def feedback(cli: CliContext, article_id: int, topic: str, relevant: bool | None
 
 @main.command()
 @click.argument("topic")
-@click.option("--since", default="30d", show_default=True, help="How far back (e.g. 7d, 12h).")
+@click.option(
+    "--since", default="30d", show_default=True, help="Articles fetched in this window (e.g. 7d, 12h)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_cli
 def backtest(cli: CliContext, topic: str, since: str, as_json: bool) -> None:
     """Re-score stored articles for TOPIC; show what would now match or stop matching. Sends nothing."""
     from monitor.matching.backtest import backtest as run
-    from monitor.storage import create_db_engine, make_session_factory
 
     settings = cli.settings
     if topic not in {t.id for t in settings.topics}:
@@ -236,12 +234,8 @@ def backtest(cli: CliContext, topic: str, since: str, as_json: bool) -> None:
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
     matcher = _matcher(settings)
-    engine = create_db_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            result = run(session, matcher, topic, window)
-    finally:
-        engine.dispose()
+    with cli.sessions() as factory, factory() as session:
+        result = run(session, matcher, topic, window)
     if as_json:
         click.echo(
             json.dumps(

@@ -6,15 +6,13 @@ import csv
 import json
 import sys
 from datetime import datetime
-from typing import Any
 
 import click
-from sqlalchemy import select
 
 from monitor.cli import CliContext, main, pass_cli
-from monitor.ingest.fetch import safe_url
-from monitor.query import FilterError, evidence_line, find_matches, match_filter
-from monitor.storage import Feed, create_db_engine, make_session_factory, utcnow
+from monitor.query import FilterError, evidence_line, match_filter
+from monitor.storage import utcnow
+from monitor.storage.views import find_matches, list_feeds
 
 
 def _short(text: str, width: int) -> str:
@@ -70,12 +68,8 @@ def matches(
         )
     except FilterError as exc:
         raise click.BadParameter(str(exc), param_hint=f"--{exc.field}") from None
-    engine = create_db_engine(cli.settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            rows = find_matches(session, flt)
-    finally:
-        engine.dispose()
+    with cli.sessions() as factory, factory() as session:
+        rows = find_matches(session, flt)
     if fmt == "json":
         for row in rows:
             click.echo(json.dumps(row.as_json(), ensure_ascii=False))
@@ -139,37 +133,16 @@ def feeds(ctx: click.Context, fmt: str) -> None:
     if ctx.invoked_subcommand is not None:
         return
     cli: CliContext = ctx.obj
-    settings = cli.settings
-    engine = create_db_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            rows = list(session.scalars(select(Feed).order_by(Feed.id)))
-    finally:
-        engine.dispose()
-    now = utcnow()
-    silent_after = settings.fetch.silent_after
-    for feed in rows:
-        last_new = feed.last_new_article_at or feed.created_at
-        silent = (now - last_new).total_seconds() > silent_after
-        record: dict[str, Any] = {
-            "id": feed.id,
-            "name": feed.name,
-            "url": safe_url(feed.url),
-            "status": feed.status,
-            "next_check_at": feed.next_check_at.isoformat(),
-            "consecutive_errors": feed.consecutive_errors,
-            "last_error": feed.last_error,
-            "last_success_at": feed.last_success_at.isoformat() if feed.last_success_at else None,
-            "last_new_article_at": feed.last_new_article_at.isoformat() if feed.last_new_article_at else None,
-            "silent": silent,
-        }
+    with cli.sessions() as factory, factory() as session:
+        views = list_feeds(session, now=utcnow(), silent_after=cli.settings.fetch.silent_after)
+    for feed in views:
         if fmt == "json":
-            click.echo(json.dumps(record, ensure_ascii=False))
+            click.echo(json.dumps(feed.as_json(), ensure_ascii=False))
             continue
-        flags = [feed.status]
+        flags = [feed.status.value]
         if feed.consecutive_errors:
             flags.append(f"{feed.consecutive_errors} error(s)")
-        if silent:
+        if feed.silent:
             flags.append("silent")
         click.echo(
             f"{feed.id:4}  {_short(feed.name, 28):28}  {', '.join(flags):24}  "
@@ -177,7 +150,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
         )
         if feed.last_error and feed.consecutive_errors:
             click.echo(f"      ↳ {_short(feed.last_error, 110)}")
-    if fmt == "table" and not rows:
+    if fmt == "table" and not views:
         click.echo("no feeds yet: run `monitor run --once` (feeds are read from the config)", err=True)
 
 
@@ -188,11 +161,7 @@ def feeds_reset(cli: CliContext, feed_ids: tuple[int, ...]) -> None:
     """Clear a feed's errors (or its gone state) and poll it at the next tick."""
     from monitor.ingest.poll import reset_feed
 
-    engine = create_db_engine(cli.settings.database_url)
-    try:
-        factory = make_session_factory(engine)
+    with cli.sessions() as factory:
         for feed_id in feed_ids:
             ok = reset_feed(factory, feed_id)
             click.echo(f"feed {feed_id}: {'reset' if ok else 'not found'}")
-    finally:
-        engine.dispose()

@@ -8,7 +8,7 @@ import click
 
 from monitor.cli import CliContext, main, pass_cli
 from monitor.config import ConfigError
-from monitor.storage.db import redact_url
+from monitor.urls import redact_url
 
 
 def _say(line: str) -> None:

@@ -41,8 +41,8 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from feedparser.encodings import convert_to_utf8
 
-from monitor.ingest.fetch import safe_url
 from monitor.ingest.types import ParsedFeed, ParsedItem, ParseError
+from monitor.urls import redact_url
 
 __all__ = ["DEFAULT_MAX_BYTES", "check_prolog", "parse_feed"]
 
@@ -317,7 +317,7 @@ def parse_feed(
     """
     if not isinstance(body, bytes | bytearray | memoryview):
         raise TypeError("parse_feed takes the response body as bytes")
-    shown = safe_url(url)
+    shown = redact_url(url)
     body = bytes(body)
     if len(body) > max_bytes:
         raise ParseError(

@@ -12,6 +12,7 @@ import os
 import threading
 from pathlib import Path
 
+from monitor import resources
 from monitor.config import Settings
 from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
 from monitor.matching.matcher import CombinedMatcher
@@ -23,24 +24,30 @@ __all__ = [
     "TopicDecision",
     "TopicMatcher",
     "build_matcher",
+    "active_model_path",
     "default_model_path",
     "resolve_model_path",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 MODEL_FILE = "model.json"
 
 
 def default_model_path() -> Path:
-    """The artifact shipped in the repository's ``seeds/``."""
-    return REPO_ROOT / "seeds" / MODEL_FILE
+    """The artifact shipped in the package (``monitor/seeds/model.json``)."""
+    return resources.seeds_dir() / MODEL_FILE
 
 
 def resolve_model_path(settings: Settings) -> Path:
-    """``settings.model_path`` if set, else ``seeds/model.json`` of the repository."""
-    if settings.model_path:
-        return Path(settings.model_path).expanduser()
-    return default_model_path()
+    """Where ``monitor learn`` (and the service's automatic re-learning)
+    writes the topic model: ``model_path`` (default ``var/model.json``)."""
+    return Path(settings.model_path).expanduser()
+
+
+def active_model_path(settings: Settings) -> Path:
+    """The model in use: the learned one once it exists, else the one shipped
+    in the package (learned from our seeds for the three shipped topics)."""
+    learned = resolve_model_path(settings)
+    return learned if learned.is_file() else default_model_path()
 
 
 _CACHE: dict[tuple[object, ...], CombinedMatcher] = {}
@@ -58,7 +65,7 @@ def _file_key(path: Path) -> tuple[str, int, int]:
 
 def build_matcher(settings: Settings) -> TopicMatcher:
     """The matcher for the configured topics (cached per process and artifact file)."""
-    path = resolve_model_path(settings)
+    path = active_model_path(settings)
     file_key = _file_key(path)
     key = (os.getpid(), file_key, settings.topics)
     with _LOCK:

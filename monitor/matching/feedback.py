@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from monitor.matching.base import ArticleText
 from monitor.matching.learn import FeedbackExample
-from monitor.storage.db import insert_ignore
-from monitor.storage.models import Article, Feedback, utcnow
+from monitor.storage.articles import judgements, record_judgement
+from monitor.storage.models import Article, utcnow
 
 
 class FeedbackError(Exception):
@@ -19,37 +18,17 @@ def record_feedback(session: Session, article_id: int, topic_id: str, relevant: 
     """Store (or replace) the judgement; True when it changed something."""
     if session.get(Article, article_id) is None:
         raise FeedbackError(f"no article with id {article_id}")
-    inserted = insert_ignore(
-        session,
-        Feedback.__table__,  # type: ignore[arg-type]
-        [{"article_id": article_id, "topic_id": topic_id, "relevant": relevant, "created_at": utcnow()}],
-        returning=["id"],
-    )
-    if inserted:
-        return True
-    row = session.execute(
-        select(Feedback).where(Feedback.article_id == article_id, Feedback.topic_id == topic_id)
-    ).scalar_one()
-    if row.relevant == relevant:
-        return False
-    row.relevant = relevant
-    row.created_at = utcnow()
-    return True
+    return record_judgement(session, article_id, topic_id, relevant, at=utcnow())
 
 
 def load_feedback(session: Session) -> list[FeedbackExample]:
     """Every stored judgement with its article's text (title + summary), in a stable order."""
-    rows = session.execute(
-        select(Feedback.article_id, Feedback.topic_id, Feedback.relevant, Article.title, Article.summary)
-        .join(Article, Article.id == Feedback.article_id)
-        .order_by(Feedback.article_id, Feedback.topic_id)
-    ).all()
     return [
         FeedbackExample(
-            article_id=int(article_id),
-            topic_id=str(topic_id),
-            relevant=bool(relevant),
-            text=ArticleText(title or "", summary or "").text,
+            article_id=judged.article_id,
+            topic_id=judged.topic_id,
+            relevant=judged.relevant,
+            text=ArticleText(judged.title, judged.summary).text,
         )
-        for article_id, topic_id, relevant, title, summary in rows
+        for judged in judgements(session)
     ]

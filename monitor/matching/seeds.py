@@ -1,7 +1,7 @@
 """Seed articles and their manifest.
 
 The seed texts live outside the repository (``../shared/seeds``); the
-repository keeps only ``seeds/manifest.yaml``: for each seed file its name,
+package keeps only ``monitor/seeds/manifest.yaml``: for each seed file its name,
 sha256, language and our labels for its passages, referred to by number.
 
 Passages are cut deterministically from the text (:func:`split_passages`):
@@ -25,14 +25,14 @@ Manifest format::
 
 Every passage not listed is treated as off-topic (a negative). Where the
 texts are searched: ``--seeds-text DIR``, then the manifest's ``text_dir``
-(relative to the manifest), then ``$MONITOR_SEEDS_DIR``, then
-``../shared/seeds`` beside the repository.
+(relative to the manifest), then the manifest's own directory, then
+``$MONITOR_SEEDS_DIR``, then ``../shared/seeds`` from the current directory
+(the project's checkout keeps its shared material there).
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,11 +40,11 @@ from typing import Any
 
 import yaml
 
+from monitor.config import environment
 from monitor.matching.text import sentences
 
 MIN_WORDS = 45
 MAX_WORDS = 110
-SEEDS_DIR_ENV = "MONITOR_SEEDS_DIR"
 MANIFEST_FILE = "manifest.yaml"
 
 
@@ -135,19 +135,21 @@ def load_manifest(path: Path) -> Manifest:
     return Manifest(path=path, entries=tuple(entries), text_dir=data.get("text_dir"))
 
 
-def text_search_path(
-    manifest: Manifest, explicit: Path | None = None, repo_root: Path | None = None
-) -> list[Path]:
+# The project's layout: read-only material beside the checkout, in ../shared.
+SHARED_SEEDS = Path("..") / "shared" / "seeds"
+
+
+def text_search_path(manifest: Manifest, explicit: Path | None = None) -> list[Path]:
     dirs: list[Path] = []
     if explicit is not None:
         dirs.append(explicit)
     if manifest.text_dir:
         dirs.append((manifest.path.parent / manifest.text_dir).resolve())
     dirs.append(manifest.path.parent)
-    if os.environ.get(SEEDS_DIR_ENV):
-        dirs.append(Path(os.environ[SEEDS_DIR_ENV]))
-    root = repo_root or manifest.path.resolve().parent.parent
-    dirs.append(root.parent / "shared" / "seeds")
+    from_environment = environment.seeds_dir()
+    if from_environment is not None:
+        dirs.append(from_environment)
+    dirs.append(SHARED_SEEDS)
     return dirs
 
 

@@ -19,21 +19,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
 from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
-from monitor.storage import (
-    Article,
-    Delivery,
-    DeliveryState,
-    Match,
-    affected_rows,
-    insert_ignore,
-    run_in_transaction,
-    utcnow,
-)
+from monitor.storage import articles, outbox, run_in_transaction, utcnow
+from monitor.storage.articles import PendingArticle
 
 log = logging.getLogger(__name__)
 
@@ -55,18 +46,9 @@ class ClassifyReport:
     failed: list[int] = field(default_factory=list)  # articles set aside unclassified
 
 
-@dataclass(frozen=True)
-class _Pending:
-    id: int
-    title: str
-    summary: str
-    language: str | None
-
-
 def pending_article_ids(session_factory: sessionmaker[Session], *, limit: int = 1000) -> list[int]:
     with session_factory() as session:
-        query = select(Article.id).where(Article.classified_at.is_(None)).order_by(Article.id).limit(limit)
-        return list(session.scalars(query))
+        return articles.pending_article_ids(session, limit=limit)
 
 
 def classify_pending(
@@ -102,7 +84,7 @@ def _classify_batch(
     session_factory: sessionmaker[Session],
     settings: Settings,
     matcher: TopicMatcher,
-    pending: Sequence[_Pending],
+    pending: Sequence[PendingArticle],
     now: datetime | None,
     report: ClassifyReport,
 ) -> None:
@@ -127,7 +109,7 @@ def _classify_and_store(
     session_factory: sessionmaker[Session],
     settings: Settings,
     matcher: TopicMatcher,
-    pending: Sequence[_Pending],
+    pending: Sequence[PendingArticle],
     now: datetime | None,
     report: ClassifyReport,
 ) -> None:
@@ -136,14 +118,10 @@ def _classify_and_store(
 
 
 def _set_aside(session_factory: sessionmaker[Session], article_id: int, now: datetime | None) -> None:
-    def work(session: Session) -> None:
-        session.execute(
-            update(Article)
-            .where(Article.id == article_id, Article.classified_at.is_(None))
-            .values(classified_at=now or utcnow())
-        )
-
-    run_in_transaction(session_factory, work)
+    run_in_transaction(
+        session_factory,
+        lambda session: articles.claim_for_classification(session, article_id, at=now or utcnow()),
+    )
 
 
 def _json_safe(value: Any) -> Any:
@@ -159,21 +137,16 @@ def _json_safe(value: Any) -> Any:
 
 def _load(
     session_factory: sessionmaker[Session], ids: Sequence[int] | None, limit: int = 0
-) -> list[_Pending]:
+) -> list[PendingArticle]:
     with session_factory() as session:
-        query = select(Article.id, Article.title, Article.summary, Article.language).where(
-            Article.classified_at.is_(None)
-        )
-        query = query.where(Article.id.in_(ids)) if ids is not None else query.limit(limit)
-        rows = session.execute(query.order_by(Article.id)).all()
-    return [_Pending(row.id, row.title, row.summary, row.language) for row in rows]
+        return articles.pending_articles(session, ids, limit=limit)
 
 
 def _store(
     session_factory: sessionmaker[Session],
     settings: Settings,
     model_version: str,
-    pending: Sequence[_Pending],
+    pending: Sequence[PendingArticle],
     decisions: Sequence[Sequence[TopicDecision]],
     now: datetime | None,
     report: ClassifyReport,
@@ -190,57 +163,31 @@ def _store(
         new_matches: list[NewMatch] = []
         delivery_ids: list[int] = []
         for article, article_decisions in zip(pending, decisions, strict=True):
-            won = affected_rows(
-                session,
-                update(Article)
-                .where(Article.id == article.id, Article.classified_at.is_(None))
-                .values(classified_at=at),
-            )
-            if won != 1:
+            if not articles.claim_for_classification(session, article.id, at=at):
                 continue  # another worker classified it first
             classified += 1
             for decision in article_decisions:
                 if not decision.matched or not math.isfinite(decision.score):
                     continue
-                inserted = insert_ignore(
+                match_id = articles.insert_match(
                     session,
-                    Match.__table__,  # type: ignore[arg-type]
-                    [
-                        {
-                            "article_id": article.id,
-                            "topic_id": decision.topic_id,
-                            "score": round(float(decision.score), 4),
-                            "evidence": _json_safe(decision.evidence),
-                            "model_version": model_version,
-                            "created_at": at,
-                        }
-                    ],
-                    returning=["id"],
+                    article.id,
+                    decision.topic_id,
+                    score=round(float(decision.score), 4),
+                    evidence=_json_safe(decision.evidence),
+                    model_version=model_version,
+                    at=at,
                 )
-                if not inserted:
+                if match_id is None:
                     continue
-                match_id = inserted[0].id
                 new_matches.append(
                     NewMatch(match_id, article.id, decision.topic_id, decision.score, article.title)
                 )
-                rows = [
-                    {
-                        "match_id": match_id,
-                        "channel": channel,
-                        "state": DeliveryState.PENDING.value,
-                        "attempts": 0,
-                        "next_attempt_at": at,
-                        "created_at": at,
-                    }
-                    for channel in channels_of.get(decision.topic_id, ())
-                ]
-                created = insert_ignore(
-                    session,
-                    Delivery.__table__,  # type: ignore[arg-type]
-                    rows,
-                    returning=["id"],
+                delivery_ids.extend(
+                    outbox.enqueue_deliveries(
+                        session, match_id, channels_of.get(decision.topic_id, []), at=at
+                    )
                 )
-                delivery_ids.extend(row.id for row in created)
         return classified, new_matches, delivery_ids
 
     classified, new_matches, delivery_ids = run_in_transaction(session_factory, work)

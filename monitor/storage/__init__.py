@@ -1,4 +1,17 @@
-"""Storage: SQLAlchemy models, engines and the idempotent insert."""
+"""Storage: every SQL statement of the service, one module per domain.
+
+* ``models``: the tables (SQLAlchemy 2), their unique constraints and the
+  state enums; ``db``: engines, transactions and ``insert_ignore``;
+  ``migrate``: the Alembic migrations shipped in the package.
+* ``feeds``: the configured feeds, which are due, the per-feed poll lease
+  and poll outcomes; ``articles``: articles (insert-ignore), pending
+  classification, matches and feedback; ``outbox``: alerts and operator
+  notices, sent by one lease protocol.
+* ``views``: the read models the CLI and the HTTP API both show.
+
+Stages own their transactions (``run_in_transaction``) and call these
+functions inside them.
+"""
 
 from monitor.storage.db import (
     affected_rows,

@@ -27,6 +27,8 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.retries import backoff
+
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -113,7 +115,7 @@ def run_in_transaction(
         except OperationalError as exc:
             if "database is locked" not in str(exc) or attempt == attempts:
                 raise
-            delay = min(2.0, 0.05 * 2**attempt)
+            delay = backoff(0.1, attempt, 2.0)
             log.warning("database is locked; retrying in %.2fs (attempt %d)", delay, attempt)
             time.sleep(delay)
     raise AssertionError("unreachable")
@@ -157,8 +159,3 @@ def affected_rows(session: Session, statement: Executable) -> int:
     """
     result = session.execute(statement)
     return int(cast(CursorResult[Any], result).rowcount)
-
-
-def redact_url(url: str) -> str:
-    """The database URL with its password hidden, for logs and the CLI."""
-    return make_url(url).render_as_string(hide_password=True)

@@ -1,25 +1,25 @@
-"""Schema migrations (Alembic), run by ``monitor db upgrade``."""
+"""Schema migrations (Alembic), run by ``monitor db upgrade``.
+
+The migrations ship inside the package (``monitor/migrations``, found by
+``monitor.resources``), so an installed ``monitor`` upgrades its database
+from any directory, with no ``alembic.ini``: the Alembic configuration is
+built here.
+"""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from alembic import command
+from monitor.resources import migrations_dir
 from monitor.storage.db import create_db_engine
-
-# alembic.ini and alembic/ sit at the top of the repository (and of the
-# container image), beside the ``monitor`` package.
-ALEMBIC_INI = Path(__file__).resolve().parents[2] / "alembic.ini"
 
 
 def _config(database_url: str) -> Config:
-    if not ALEMBIC_INI.exists():
-        raise FileNotFoundError(f"alembic.ini not found at {ALEMBIC_INI}")
-    config = Config(str(ALEMBIC_INI))
+    config = Config()
+    config.set_main_option("script_location", str(migrations_dir()))
     # ConfigParser interpolation: a literal % in a password must be doubled.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -68,6 +68,27 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+E = TypeVar("E", bound=enum.StrEnum)
+
+
+class EnumText(TypeDecorator[E]):
+    """A state column: an enum in Python, its value as plain text in the
+    database (a VARCHAR on both dialects, so the schema stays the migrated one)."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_type: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum_type = enum_type
+
+    def process_bind_param(self, value: E | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.enum_type(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> E | None:
+        return None if value is None else self.enum_type(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON()}  # noqa: RUF012
@@ -94,7 +115,7 @@ class Feed(Base):
     name: Mapped[str] = mapped_column(String(300))
     language: Mapped[str | None] = mapped_column(String(16))
     interval_seconds: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(16), default=FeedStatus.ACTIVE.value)
+    status: Mapped[FeedStatus] = mapped_column(EnumText(FeedStatus), default=FeedStatus.ACTIVE)
 
     # Conditional GET validators, as the server last sent them.
     etag: Mapped[str | None] = mapped_column(String(1024))
@@ -183,7 +204,7 @@ class Delivery(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     match_id: Mapped[int] = mapped_column(ForeignKey("matches.id", ondelete="CASCADE"))
     channel: Mapped[str] = mapped_column(String(128))
-    state: Mapped[str] = mapped_column(String(16), default=DeliveryState.PENDING.value)
+    state: Mapped[DeliveryState] = mapped_column(EnumText(DeliveryState), default=DeliveryState.PENDING)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
     lease_until: Mapped[datetime | None]

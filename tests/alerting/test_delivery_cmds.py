@@ -60,7 +60,7 @@ def test_list_and_retry(
     row = rows[0]
     assert (row["state"], row["attempts"], row["channel"], row["topic"]) == ("dead", 8, "hook", "strikes")
     assert row["title"] == "A dead one"
-    assert row["last_error"] == "FAILURE: see json://user:****@hooks.example.com/****"
+    assert row["last_error"] == "FAILURE: see json://hooks.example.com/****"
     assert row["dedupe_key"].startswith("match-")
 
     result = runner.invoke(main, ["--config", str(config), "deliveries", "--format", "json", "--limit", "1"])

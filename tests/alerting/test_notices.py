@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerting import send_notices
 from monitor.config import Settings
 from monitor.storage import Notice, utcnow
-from monitor.storage.notices import add_notice
+from monitor.storage.outbox import add_notice
 from tests.support.webhook_receiver import WebhookReceiver
 
 

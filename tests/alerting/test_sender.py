@@ -19,10 +19,9 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.alerting import channels, deliver_due, retry_dead
-from monitor.alerting.sender import backoff_seconds
+from monitor.alerting import channels, deliver_due
 from monitor.config import Settings
-from monitor.storage import Delivery, Notice, utcnow
+from monitor.storage import Delivery, Notice, outbox, run_in_transaction, utcnow
 from tests.support.smtp_server import SmtpServer
 from tests.support.webhook_receiver import Response, WebhookReceiver
 
@@ -183,8 +182,8 @@ def test_max_attempts_dead_with_one_notice_sent_once(
         assert f"Delivery {delivery_id}" in ops.delivered[0].json["message"]
 
         # A retried dead delivery goes back to pending with 0 attempts.
-        assert retry_dead(session_factory, [delivery_id]) == 1
-        assert retry_dead(session_factory, [delivery_id]) == 0
+        assert run_in_transaction(session_factory, lambda s: outbox.retry_dead(s, [delivery_id])) == 1
+        assert run_in_transaction(session_factory, lambda s: outbox.retry_dead(s, [delivery_id])) == 0
         row = load_delivery(delivery_id)
         assert (row.state, row.attempts) == ("pending", 0)
         hook.default_status = 200
@@ -307,8 +306,9 @@ def test_secrets_redacted_in_last_error_and_logs(
     for text in texts:
         for secret in ("Passw0rd-XYZ", secret_path, "QueryS3cret-42"):
             assert secret not in text
-    assert "match-" in caplog.text  # every send is logged with its dedupe key
-    assert f"match-{delivery_id}/hook" in caplog.text or "/hook" in caplog.text
+    # Every send is logged with its dedupe key.
+    assert f"delivery {delivery_id} {row.dedupe_key}: sending (attempt 1/" in caplog.text
+    assert row.dedupe_key.endswith("/hook")
 
 
 def test_abandoned_claim_is_reclaimed_with_duplicate_warning(
@@ -352,23 +352,25 @@ def test_claim_lost_to_another_sender_is_not_marked(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A slow sender whose lease expired and was reclaimed must not overwrite
-    the new owner's row (the conditional mark sees attempts changed)."""
+    the new owner's row (the conditional mark sees the lease is not its own)."""
     settings = make_settings({"hook": [hook.apprise_url()]})
     delivery_id = make_delivery()
     real_notify = channels.notify
 
     def notify_then_lose(*args: object, **kwargs: object) -> channels.SendOutcome:
         outcome = real_notify(*args, **kwargs)  # type: ignore[arg-type]
+        # Meanwhile the lease runs out and another sender claims the row.
+        later = utcnow() + timedelta(seconds=settings.alerts.lease + 1)
         with session_factory() as session, session.begin():
-            session.execute(
-                update(Delivery).where(Delivery.id == delivery_id).values(attempts=Delivery.attempts + 1)
-            )
+            claim, _ = outbox.claim_next(session, outbox.DELIVERIES, now=later, lease=timedelta(minutes=5))
+        assert claim is not None and claim.reclaimed_from is not None
         return outcome
 
     monkeypatch.setattr(channels, "notify", notify_then_lose)
     report = deliver_due(session_factory, settings)
     assert (report.sent, report.skipped) == (0, 1)
-    assert load_delivery(delivery_id).state == "sending"
+    row = load_delivery(delivery_id)
+    assert (row.state, row.attempts) == ("sending", 2)
 
 
 def _race(session_factory: sessionmaker[Session], settings: object, senders: int) -> list[BaseException]:
@@ -423,18 +425,3 @@ def test_only_ids_and_limit(
     report = deliver_due(session_factory, settings, limit=1)
     assert (report.sent, report.ids) == (1, [first])
     assert deliver_due(session_factory, settings).ids == [third]
-
-
-def test_backoff_formula() -> None:
-    assert [backoff_seconds(n, 30, 3600) for n in range(1, 10)] == [
-        30,
-        60,
-        120,
-        240,
-        480,
-        960,
-        1920,
-        3600,
-        3600,
-    ]
-    assert backoff_seconds(500, 30, 3600) == 3600

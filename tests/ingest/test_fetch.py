@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from monitor.config import FetchSettings
-from monitor.ingest import fetch as fetch_module
-from monitor.ingest.fetch import fetch_feed, is_public_address, parse_retry_after, safe_url
+from monitor.ingest import addresses, transport
+from monitor.ingest.fetch import fetch_feed, is_public_address, parse_retry_after, size_in_words
 from monitor.ingest.parse import parse_feed
 from monitor.ingest.types import FetchError, ParseError
 from tests.conftest import shared_path
@@ -190,7 +190,28 @@ def test_endless_body_stops_at_the_cap(feed_server: FeedServer) -> None:
     settings = FetchSettings(timeout=10, max_bytes=2 * 1024 * 1024, allow_hosts=(feed_server.netloc,))
     error = fetch_error(feed_server.url("/endless"), settings)
     assert error.kind == "too_large"
-    assert "response too large" in str(error)
+    assert f"sent more than {2 * 1024 * 1024} bytes (2 MiB, fetch.max_bytes)" in str(error)
+
+
+def test_a_small_cap_is_said_in_its_own_unit(feed_server: FeedServer) -> None:
+    feed_server.add_response("/endless", endless=True)
+    settings = FetchSettings(timeout=10, max_bytes=20 * 1024, allow_hosts=(feed_server.netloc,))
+    error = fetch_error(feed_server.url("/endless"), settings)
+    assert f"sent more than {20 * 1024} bytes (20 KiB, fetch.max_bytes)" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("size", "words"),
+    [
+        (1, "1 byte"),
+        (512, "512 bytes"),
+        (1536, "1.5 KiB"),
+        (15 * 1024 * 1024, "15 MiB"),
+        (3 * 1024**3, "3 GiB"),
+    ],
+)
+def test_size_in_words(size: int, words: str) -> None:
+    assert size_in_words(size) == words
 
 
 def test_large_plain_feed_is_refused(feed_server: FeedServer) -> None:
@@ -338,7 +359,7 @@ def test_hostname_with_any_private_record_is_refused(
 ) -> None:
     """Case 14: dual.test has a 'public' record (203.0.113.10, treated as public
     for this test only) and 127.0.0.1: refused, nothing connected."""
-    monkeypatch.setattr(fetch_module, "EXTRA_PUBLIC_NETWORKS", (ipaddress.ip_network("203.0.113.0/24"),))
+    monkeypatch.setattr(addresses, "EXTRA_PUBLIC_NETWORKS", (ipaddress.ip_network("203.0.113.0/24"),))
     assert is_public_address(ipaddress.ip_address("203.0.113.10"))
     resolver.add("dual.test", "203.0.113.10", "127.0.0.1")
     error = fetch_error("http://dual.test/feed", FetchSettings(timeout=3))
@@ -560,7 +581,6 @@ def test_messages_never_show_credentials(feed_server: FeedServer, settings: Fetc
     assert error.kind == "http_status"
     assert "s3cret" not in str(error) and feed_server.netloc in str(error)
     assert feed_server.requests[-1].headers["authorization"].startswith("Basic ")
-    assert safe_url("https://a:b@example.com/x?y=1") == "https://example.com/x?y=1"
 
 
 def test_dns_that_never_answers_is_bounded_by_the_deadline(resolver: ResolverStub) -> None:
@@ -592,7 +612,7 @@ def tls_pair(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ssl.SSLCo
         names.append(name)
 
     server.sni_callback = record
-    monkeypatch.setattr(fetch_module, "_ssl_context", ssl.create_default_context(cafile=str(cert)))
+    monkeypatch.setattr(transport, "_ssl_context", ssl.create_default_context(cafile=str(cert)))
     return server, names
 
 

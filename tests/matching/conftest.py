@@ -5,12 +5,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from monitor import resources
 from monitor.config import Settings
-from monitor.matching import REPO_ROOT
 from monitor.matching.evaluate import Record, read_records
 from tests.conftest import shared_path
 
-SEEDS = REPO_ROOT / "seeds"
+SEEDS = resources.seeds_dir()
 SHIPPED_MODEL = SEEDS / "model.json"
 
 

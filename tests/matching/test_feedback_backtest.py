@@ -6,16 +6,25 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.matching import REPO_ROOT, ArticleText, build_matcher
+from monitor.matching import ArticleText, build_matcher
 from monitor.matching.backtest import backtest
 from monitor.matching.evaluate import Record, evaluate, read_records
 from monitor.matching.feedback import load_feedback, record_feedback
 from monitor.matching.learn import learn, write_artifact
 from monitor.storage import Article, Feed, Feedback, Match, transaction, utcnow
+from tests.conftest import REPO_ROOT
 from tests.matching.conftest import SEEDS, SHIPPED_MODEL, topics_settings
 
 
-def _article(session: Session, title: str, summary: str, *, age: timedelta = timedelta(hours=1)) -> int:
+def _article(
+    session: Session,
+    title: str,
+    summary: str,
+    *,
+    age: timedelta = timedelta(hours=1),
+    published_age: timedelta | None = None,
+) -> int:
+    """An article fetched ``age`` ago, published ``published_age`` (default: ``age``) ago."""
     feed = session.execute(select(Feed)).scalars().first()
     if feed is None:
         feed = Feed(url="https://example.org/feed", name="Example", interval_seconds=60)
@@ -27,7 +36,8 @@ def _article(session: Session, title: str, summary: str, *, age: timedelta = tim
         title=title,
         summary=summary,
         content_hash="x" * 64,
-        published_at=utcnow() - age,
+        fetched_at=utcnow() - age,
+        published_at=utcnow() - (published_age or age),
     )
     session.add(article)
     session.flush()
@@ -100,7 +110,13 @@ def test_backtest_reports_new_and_gone_matches(session_factory: sessionmaker[Ses
     with transaction(session_factory) as session:
         kept = _article(session, "SAG-AFTRA strike", "Actors' union strikes against the Hollywood studios.")
         gone = _article(session, "Football", "The home team won the cup final on penalties.")
-        new = _article(session, "Grève à Hollywood", "Le syndicat des acteurs rejette l'offre des studios.")
+        # Fetched today with a publication date two months old: in the window.
+        new = _article(
+            session,
+            "Grève à Hollywood",
+            "Le syndicat des acteurs rejette l'offre des studios.",
+            published_age=timedelta(days=60),
+        )
         _article(session, "Old strike", "Actors strike against the studios.", age=timedelta(days=90))
         for article_id in (kept, gone):
             session.add(

@@ -1,0 +1,56 @@
+"""Configuration: one YAML file, validated at load.
+
+``schema`` says what the file may hold (pydantic models, printed as JSON
+Schema by ``monitor config schema``); ``loader`` reads it, replaces
+``${ENV_VAR}`` from the environment and names the file, line and field of
+every problem (``monitor.yaml:14: feeds[2].url: ...``); ``environment`` is
+the one place where the service reads environment variables.
+"""
+
+from monitor.config import environment
+from monitor.config.loader import (
+    DEFAULT_CONFIG_FILE,
+    ConfigError,
+    load_config,
+    load_config_text,
+    resolve_config_path,
+)
+from monitor.config.schema import (
+    DEFAULT_DATABASE_URL,
+    TARGET_SEPARATOR,
+    AlertSettings,
+    ChannelConfig,
+    Duration,
+    FeedConfig,
+    FetchSettings,
+    KeywordRules,
+    LearningSettings,
+    ReferenceProblems,
+    Settings,
+    TopicConfig,
+    WorkerSettings,
+    parse_duration,
+)
+
+__all__ = [
+    "DEFAULT_CONFIG_FILE",
+    "DEFAULT_DATABASE_URL",
+    "TARGET_SEPARATOR",
+    "AlertSettings",
+    "ChannelConfig",
+    "ConfigError",
+    "Duration",
+    "FeedConfig",
+    "FetchSettings",
+    "KeywordRules",
+    "LearningSettings",
+    "ReferenceProblems",
+    "Settings",
+    "TopicConfig",
+    "WorkerSettings",
+    "environment",
+    "load_config",
+    "load_config_text",
+    "parse_duration",
+    "resolve_config_path",
+]
