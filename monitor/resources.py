@@ -7,8 +7,8 @@ with the code, never beside a checkout. The top-level ``seeds`` and
 
 * ``migrations/``: the Alembic environment and its versions
   (``monitor db upgrade`` runs them from here);
-* ``seeds/``: the default seed data of ``monitor learn`` (manifest, examples,
-  lexicon), the example topics, and ``model.json``, the shipped topic model.
+* ``seeds/``: our hand-written lexicon and examples for the shipped topics,
+  the example topics, and ``model.json``, the shipped topic model.
 """
 
 from __future__ import annotations

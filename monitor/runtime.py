@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -92,6 +93,20 @@ class Runtime:
         caches it per process, keyed by the topics and the artifact file's
         identity, so a re-learned model is picked up as a config change is."""
         return build_matcher(self.settings)
+
+    def model_data(self) -> dict[str, Any] | None:
+        """The artifact in use (None when no topic model exists)."""
+        model = getattr(self.matcher, "model", None)
+        data: dict[str, Any] | None = getattr(model, "data", None)
+        return data
+
+    def relearn_if_due(self) -> str | None:
+        """Re-learn the topic model when feedback or a topic changed (see
+        :mod:`monitor.matching.relearn`); the new version, or None."""
+        from monitor.matching.relearn import relearn_if_due
+
+        learned = relearn_if_due(self.settings, self.model_data())
+        return None if learned is None else str(learned.data["version"])
 
     def close(self) -> None:
         if self._engine is not None:

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 Reporter = Callable[[str], None]
 FETCH_THREADS = 8
 DELIVERY_BATCH = 100
+RELEARN_CHECK_EVERY = 60.0  # seconds between checks whether the topic model is due
 
 
 @dataclass
@@ -58,6 +59,8 @@ class EmbeddedService:
         self.report = report
         self._stop = threading.Event()
         self._owner_prefix = f"embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self._learner: threading.Thread | None = None
+        self._last_relearn_check = float("-inf")
 
     def stop(self) -> None:
         self._stop.set()
@@ -109,8 +112,36 @@ class EmbeddedService:
             self.report(f"alerts {result.sent} sent, {result.retried} to retry, {result.dead} given up")
         return result
 
+    def relearn(self) -> None:
+        """Re-learn the topic model when it is due (``learning`` in the config)."""
+        version = self.runtime.relearn_if_due()
+        if version is not None:
+            self.report(f"learned  topic model {version}")
+
+    def _relearn_in_background(self) -> None:
+        # Learning takes a minute or two: polling and alerting go on meanwhile,
+        # and the next cycle picks up the new model file.
+        if self._learner is not None and self._learner.is_alive():
+            return
+        now = time.monotonic()
+        if now - self._last_relearn_check < RELEARN_CHECK_EVERY:
+            return
+        self._last_relearn_check = now
+        self._learner = threading.Thread(target=self._relearn_quietly, name="relearn", daemon=True)
+        self._learner.start()
+
+    def _relearn_quietly(self) -> None:
+        try:
+            self.relearn()
+        except Exception:  # a failed re-learn must not end the service
+            log.exception("re-learning the topic model failed")
+
     def cycle(self, *, all_feeds: bool = False) -> CycleReport:
         self.runtime.reload()
+        if all_feeds:
+            self.relearn()  # run --once: before classifying, so the new model decides
+        else:
+            self._relearn_in_background()
         report = CycleReport()
         report.polls = self.poll(all_feeds=all_feeds)
         report.classified = self.classify()

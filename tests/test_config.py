@@ -144,7 +144,9 @@ ALL_DURATIONS = (
     "feeds: [{url: 'https://example.org/rss', interval: 5m}]\n"
     "alerts: {backoff_base: 1m, backoff_max: 2h, send_timeout: 1m, lease: 10m}\n"
     "workers: {beat_tick: 30s, sweep_interval: 1m, poll_time_limit: 2m, classify_time_limit: 5m,\n"
-    "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s}\n"
+    "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s,\n"
+    "          learn_time_limit: 6m, relearn_check: 2m}\n"
+    "learning: {interval: 30m}\n"
 )
 
 
@@ -185,6 +187,7 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
         180,
     )
     assert workers.visibility_timeout == 900
+    assert (workers.learn_time_limit, workers.relearn_check, settings.learning.interval) == (360, 120, 1800)
     # The file above writes every duration field the schema has.
     schema = Settings.model_json_schema()
     written = {
@@ -202,8 +205,11 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
                 "deliver_time_limit",
                 "visibility_timeout",
                 "unacked_restore_interval",
+                "learn_time_limit",
+                "relearn_check",
             )
         ),
+        "learning.interval",
     }
     assert _duration_paths(schema, schema) == written
 

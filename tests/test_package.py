@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 
 from monitor import resources
 from tests.conftest import REPO_ROOT, shared_path
@@ -138,15 +139,37 @@ def test_installed_wheel_works_from_an_empty_directory(
     scores = {row["topic"]: row["matched"] for row in shipped["topics"]}
     assert scores["digital-doubles"] is True
 
-    # `learn` reads the seed data shipped in the package and the seed texts
-    # given here; with the shipped topics and no feedback it rebuilds the
-    # shipped model, byte for byte.
-    with (place / "monitor.yaml").open("a", encoding="utf-8") as config:
-        config.write("model_path: learned.json\n")
-    learned = monitor("learn", "--no-feedback", "--seeds-text", str(shared_path("seeds")))
+    # `learn` from the installed package: the three topics with their seed
+    # articles and our lexicon and examples, as monitor.yaml has them; with no
+    # feedback it rebuilds the shipped model, byte for byte.
+    topics = yaml.safe_load((REPO_ROOT / "monitor.yaml").read_text(encoding="utf-8"))["topics"]
+    for topic in topics:
+        topic["seeds"] = [str(shared_path("seeds", Path(seed).name)) for seed in topic["seeds"]]
+    (place / "learn.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "database_url": "sqlite:///data/monitor.sqlite3",
+                "model_path": "learned.json",
+                "learning": {
+                    "lexicon": str(REPO_ROOT / "seeds" / "lexicon.yaml"),
+                    "examples": str(REPO_ROOT / "seeds" / "examples.yaml"),
+                },
+                "topics": topics,
+            },
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    learned = monitor("--config", "learn.yaml", "learn", "--no-feedback")
     assert "learned.json" in learned
     assert (place / "learned.json").read_bytes() == (resources.seeds_dir() / "model.json").read_bytes()
     relearned = json.loads(
-        monitor("classify", "--json", "Studios want to keep digital replicas of scanned extras")
+        monitor(
+            "--config",
+            "learn.yaml",
+            "classify",
+            "--json",
+            "Studios want to keep digital replicas of scanned extras",
+        )
     )
     assert relearned["model_version"] == shipped["model_version"]

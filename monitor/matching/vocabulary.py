@@ -95,7 +95,8 @@ def embed_terms(terms: Sequence[str], lang: str) -> Matrix:
 
 
 def quantize(vectors: Matrix) -> npt.NDArray[np.int8]:
-    return np.clip(np.rint(vectors * QUANT), -127, 127).astype(np.int8)
+    out: npt.NDArray[np.int8] = np.clip(np.rint(vectors * QUANT), -127, 127).astype(np.int8)
+    return out
 
 
 def dequantize(q: npt.NDArray[np.int8]) -> Matrix:
@@ -123,6 +124,13 @@ def build_table(limit: int = VOCABULARY_SIZE, progress: object = None) -> dict[s
         arrays[f"{lang}_words"] = np.array("\n".join(words))
         arrays[f"{lang}_vectors"] = quantize(vectors)
     return arrays
+
+
+@lru_cache(maxsize=1)
+def table_digest() -> str:
+    import hashlib
+
+    return hashlib.sha256((DATA_DIR / TABLE_FILE).read_bytes()).hexdigest()
 
 
 @lru_cache(maxsize=2)

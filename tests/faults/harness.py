@@ -68,6 +68,7 @@ WORKERS: dict[str, Any] = {
     "poll_time_limit": 7,
     "classify_time_limit": 7,
     "deliver_time_limit": 7,
+    "learn_time_limit": 7,  # the topics are keyword rules: nothing to learn
     "visibility_timeout": 15,
 }
 ALERTS: dict[str, Any] = {

@@ -3,22 +3,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import yaml
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from monitor.cli import main
 from monitor.storage import Base, Feedback, create_db_engine, make_session_factory, transaction
-from tests.matching.conftest import SEEDS, SHIPPED_MODEL
+from tests.matching.conftest import fixture_topics_config, shipped_config
 from tests.matching.test_feedback_backtest import _article
 
 
-def _config(tmp_path: Path, model: Path = SHIPPED_MODEL) -> tuple[Path, str]:
-    data = yaml.safe_load((SEEDS / "topics.example.yaml").read_text(encoding="utf-8"))
-    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
-    data.update(model_path=str(model), database_url=url)
-    path = tmp_path / "monitor.yaml"
-    path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+def _config(tmp_path: Path) -> tuple[Path, str]:
+    """The shipped topics with a database (the shipped model: nothing learned yet)."""
+    path = shipped_config(tmp_path)
+    url = f"sqlite:///{tmp_path / 'monitor.sqlite3'}"
     engine = create_db_engine(url)
     Base.metadata.create_all(engine)
     engine.dispose()
@@ -87,7 +84,7 @@ def test_eval_json_shape(tmp_path: Path) -> None:
     assert data["borderline"]["n"] == 1
 
 
-def test_feedback_command_and_learn_output(tmp_path: Path, seeds_text_dir: Path) -> None:
+def test_feedback_command(tmp_path: Path) -> None:
     config, url = _config(tmp_path)
     engine = create_db_engine(url)
     factory = make_session_factory(engine)
@@ -106,13 +103,74 @@ def test_feedback_command_and_learn_output(tmp_path: Path, seeds_text_dir: Path)
     )
     assert bad.exit_code == 1 and "no article" in bad.output
 
-    out = tmp_path / "model.json"
-    learned = runner.invoke(
-        main, ["--config", str(config), "learn", "--seeds-text", str(seeds_text_dir), "-o", str(out)]
-    )
+
+def test_learn_prints_what_it_learned_and_topics_show_reads_it_back(tmp_path: Path) -> None:
+    config = fixture_topics_config(tmp_path)
+    runner = CliRunner()
+    learned = runner.invoke(main, ["--config", str(config), "learn"])
     assert learned.exit_code == 0, learned.output
-    assert "1 feedback" in learned.output
-    assert json.loads(out.read_text())["inputs"]["feedback"] == 1
+    text = learned.output
+    assert "avalanche-risk  (Avalanche danger)" in text
+    assert "passages kept" in text and "gate fr:" in text and "gate en:" in text
+    assert "threshold:      0.50 on the score" in text
+    assert f"wrote {tmp_path / 'model.json'}" in text
+    # Piped (CliRunner is no terminal): no progress bar on stderr.
+    assert "\r" not in learned.stderr
+
+    as_json = runner.invoke(main, ["--config", str(config), "learn", "--json"])
+    report = json.loads(as_json.stdout)
+    (topic,) = report["topics"]
+    assert topic["id"] == "avalanche-risk" and topic["threshold"] == 0.5
+    assert topic["gate"]["fr"] and topic["gate"]["en"] and topic["passages_kept"] > 0
+    assert report["lexicon"] is False and report["feedback"] == 0
+
+    shown = runner.invoke(main, ["--config", str(config), "topics", "show", "avalanche-risk", "--json"])
+    assert shown.exit_code == 0, shown.output
+    assert json.loads(shown.stdout) == topic
+    plain = runner.invoke(main, ["--config", str(config), "topics", "show", "avalanche-risk"])
+    assert f"model:          {report['model_version']}" in plain.output
+    unknown = runner.invoke(main, ["--config", str(config), "topics", "show", "nope"])
+    assert unknown.exit_code == 2
+
+
+def test_learn_without_the_lexicon(tmp_path: Path) -> None:
+    config, _ = _config(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["--config", str(config), "learn", "--no-lexicon", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["lexicon"] is False
+    assert all(not t["curated_gate"] for t in report["topics"])
+    assert all(t["gate"]["en"] and t["gate"]["fr"] for t in report["topics"])
+
+
+def test_eval_of_some_topics_only(tmp_path: Path) -> None:
+    config, _ = _config(tmp_path)
+    records = tmp_path / "labelled.jsonl"
+    records.write_text(
+        json.dumps(
+            {
+                "id": "a",
+                "lang": "en",
+                "title": "SAG-AFTRA strike",
+                "summary": "Actors strike against studios.",
+                "labels": ["strike-negotiations"],
+                "borderline": False,
+            }
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    result = runner.invoke(
+        main, ["--config", str(config), "eval", str(records), "--topics", "strike-negotiations", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert list(data["topics"]) == ["strike-negotiations"]
+    assert {"macro_f1", "by_lang", "topics", "articles_per_second"} <= set(data)
+    wrong = runner.invoke(main, ["--config", str(config), "eval", str(records), "--topics", "nope"])
+    assert wrong.exit_code == 2 and "unknown topic(s) nope" in wrong.output
 
 
 def test_backtest_command(tmp_path: Path) -> None:

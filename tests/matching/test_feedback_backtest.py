@@ -10,10 +10,11 @@ from monitor.matching import ArticleText, build_matcher
 from monitor.matching.backtest import backtest
 from monitor.matching.evaluate import Record, evaluate, read_records
 from monitor.matching.feedback import load_feedback, record_feedback
+from monitor.matching.inputs import load_curated
 from monitor.matching.learn import learn, write_artifact
 from monitor.storage import Article, Feed, Feedback, Match, transaction, utcnow
 from tests.conftest import REPO_ROOT
-from tests.matching.conftest import SEEDS, SHIPPED_MODEL, topics_settings
+from tests.matching.conftest import SEEDS, SHIPPED_TOPICS, shipped_settings
 
 
 def _article(
@@ -61,16 +62,12 @@ def test_feedback_is_an_upsert(session_factory: sessionmaker[Session]) -> None:
 def test_false_positive_marked_not_relevant_stops_matching(
     session_factory: sessionmaker[Session],
     dev_records: list[Record],
-    seeds_text_dir: Path,
     tmp_path: Path,
 ) -> None:
-    settings = topics_settings(model_path=str(SHIPPED_MODEL))
-    topic_ids = [t.id for t in settings.topics]
+    settings = shipped_settings(tmp_path)
     before_matcher = build_matcher(settings)
-    # dev and the (already seen) held-out set: the shipped model may make no
-    # false positive on dev alone.
     pool = [*dev_records, *read_records(REPO_ROOT / "eval" / "heldout.jsonl")]
-    before = evaluate(before_matcher, pool, topic_ids)
+    before = evaluate(before_matcher, pool, SHIPPED_TOPICS)
     # The first false positive of the shipped model, whatever it is.
     records = [r for r in pool if not r.borderline]
     rows = before_matcher.classify([ArticleText(r.title, r.summary, r.lang) for r in records])
@@ -86,26 +83,28 @@ def test_false_positive_marked_not_relevant_stops_matching(
     with session_factory() as session:
         feedback = load_feedback(session)
 
-    path = tmp_path / "model.json"
-    data = learn(settings.topics, SEEDS, seeds_text=seeds_text_dir, feedback=feedback)
-    write_artifact(data, path)
+    curated = load_curated(SEEDS / "lexicon.yaml", SEEDS / "examples.yaml")
+    data = learn(settings.topics, settings.resolve_path, curated=curated, feedback=feedback)
+    write_artifact(data, Path(settings.model_path))
     assert data["inputs"]["feedback"] == 1
-    after_matcher = build_matcher(topics_settings(model_path=str(path)))
+    after_matcher = build_matcher(settings)
     assert after_matcher.version != before_matcher.version
 
     (row,) = after_matcher.classify([ArticleText(record.title, record.summary, record.lang)])
     decision = next(d for d in row if d.topic_id == topic)
     assert not decision.matched
 
-    after = evaluate(after_matcher, pool, topic_ids)
+    after = evaluate(after_matcher, pool, SHIPPED_TOPICS)
     assert after["topics"][topic]["fp"] < before["topics"][topic]["fp"]
-    for other in topic_ids:
+    for other in SHIPPED_TOPICS:
         if other != topic:
             assert after["topics"][other]["f1"] >= before["topics"][other]["f1"]
 
 
-def test_backtest_reports_new_and_gone_matches(session_factory: sessionmaker[Session]) -> None:
-    settings = topics_settings(model_path=str(SHIPPED_MODEL))
+def test_backtest_reports_new_and_gone_matches(
+    session_factory: sessionmaker[Session], tmp_path: Path
+) -> None:
+    settings = shipped_settings(tmp_path)
     topic = "strike-negotiations"
     with transaction(session_factory) as session:
         kept = _article(session, "SAG-AFTRA strike", "Actors' union strikes against the Hollywood studios.")

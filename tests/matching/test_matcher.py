@@ -4,6 +4,7 @@ from pathlib import Path
 
 from monitor.config import load_config_text
 from monitor.matching import ArticleText, build_matcher
+from monitor.matching.model import load_model
 
 RULES_ONLY = """
 model_path: {path}
@@ -40,12 +41,14 @@ def test_build_matcher_is_cached_per_settings(tmp_path: Path) -> None:
     assert build_matcher(settings) is build_matcher(settings)
 
 
-def test_default_model_is_the_shipped_artifact() -> None:
-    from tests.matching.conftest import topics_settings
+def test_default_model_is_the_shipped_artifact(tmp_path: Path) -> None:
+    from tests.matching.conftest import SHIPPED_MODEL, shipped_settings
 
-    settings = topics_settings()
-    assert settings.model_path is None
+    settings = shipped_settings(tmp_path)
+    assert not Path(settings.model_path).exists()  # nothing learned here yet
     matcher = build_matcher(settings)
+    shipped = load_model(SHIPPED_MODEL)
+    assert shipped is not None and matcher.version.startswith(shipped.version)
     assert matcher.version.startswith("tm-")
     (row,) = matcher.classify([ArticleText("Weather", "Rain is expected tomorrow in the north.")])
     assert [d.topic_id for d in row] == ["ai-likeness", "strike-negotiations", "digital-doubles"]
@@ -53,11 +56,11 @@ def test_default_model_is_the_shipped_artifact() -> None:
     assert all(d.evidence["model_version"] == matcher.version and d.evidence["reason"] for d in row)
 
 
-def test_matcher_survives_fork_safe_reuse() -> None:
+def test_matcher_survives_fork_safe_reuse(tmp_path: Path) -> None:
     """The matcher pickles nothing and loads the embedder lazily: building it embeds nothing."""
     from monitor.matching import embed
-    from tests.matching.conftest import topics_settings
+    from tests.matching.conftest import shipped_settings
 
     before = embed._model
-    build_matcher(topics_settings(poll_interval=61))
+    build_matcher(shipped_settings(tmp_path, poll_interval=61))
     assert embed._model is before
