@@ -13,6 +13,7 @@ Stages own their transactions (``run_in_transaction``) and call these
 functions inside them.
 """
 
+from monitor.storage import story_models  # noqa: F401  (their tables join Base.metadata)
 from monitor.storage.db import (
     affected_rows,
     create_db_engine,
