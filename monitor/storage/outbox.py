@@ -144,7 +144,9 @@ def finish(session: Session, claim: Claim, values: Mapping[str, Any]) -> bool:
 # --- deliveries ----------------------------------------------------------------
 
 
-def enqueue_deliveries(session: Session, match_id: int, targets: Sequence[str], *, at: datetime) -> list[int]:
+def enqueue_deliveries(
+    session: Session, match_id: int, targets: Sequence[str], *, at: datetime, kind: str = "alert"
+) -> list[int]:
     """One pending delivery per target of a new match (unique per (match,
     channel): a repeat creates nothing); the ids created."""
     rows = [
@@ -155,6 +157,7 @@ def enqueue_deliveries(session: Session, match_id: int, targets: Sequence[str], 
             "attempts": 0,
             "next_attempt_at": at,
             "created_at": at,
+            "kind": kind,
         }
         for target in targets
     ]

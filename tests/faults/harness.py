@@ -200,12 +200,20 @@ class Rig:
         extra_hosts: Sequence[str] = (),
     ) -> Path:
         """``feeds``: (name, url, interval seconds or None for poll_interval)."""
+        # The fault contract counts one alert per match and channel: every
+        # article alerts (the per-story gate is tested on its own).
         config_channels: list[dict[str, Any]] = [
-            {"name": "hook", "url": self.hook.apprise_url("/alerts")},
+            {"name": "hook", "url": self.hook.apprise_url("/alerts"), "stories": "every-article"},
             {"name": "ops", "url": self.hook.apprise_url("/ops")},
         ]
         if self.smtp is not None:
-            config_channels.append({"name": "mail", "url": self.smtp.apprise_url(to="desk@example.org")})
+            config_channels.append(
+                {
+                    "name": "mail",
+                    "url": self.smtp.apprise_url(to="desk@example.org"),
+                    "stories": "every-article",
+                }
+            )
         data: dict[str, Any] = {
             "database_url": self.db_url,
             "broker_url": self.redis.url,

@@ -1,0 +1,365 @@
+"""Stories in the database: the grouping lock, the members the in-memory
+index loads, creating and growing stories, the per-story alert gate, and
+the story read model (``monitor stories``).
+
+Grouping reads the open stories and then writes, so two workers grouping
+at once could each start a story for the same event. :func:`lock_grouping`
+serialises grouping transactions: PostgreSQL takes a transaction-scoped
+advisory lock; SQLite's ``BEGIN IMMEDIATE`` already serialises writers.
+Under the lock, member ids are committed in increasing order, which is what
+lets an index load only the rows after the last id it has seen.
+
+Callers own the transaction: every function takes the session it works in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from monitor.storage.db import insert_ignore
+from monitor.storage.models import Article, Feed, Match
+from monitor.storage.story_models import Story, StoryAlert, StoryArticle
+
+# pg_advisory_xact_lock key of story grouping ("nmstory" in ASCII).
+GROUPING_LOCK = 0x6E6D73746F7279
+
+
+def lock_grouping(session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GROUPING_LOCK})
+
+
+@dataclass(frozen=True)
+class MemberRow:
+    """A story article as the index needs it."""
+
+    id: int
+    story_id: int
+    story_first_seen: datetime
+    headline_article_id: int | None
+    article_id: int
+    feed_id: int
+    language: str | None
+    seen_at: datetime
+    vector: bytes
+    vector_scale: float
+    names: list[str]
+    title_names: list[str]
+    link_key: str | None
+    title_key: str
+
+
+def load_members(session: Session, *, after_id: int, since: datetime, limit: int = 5000) -> list[MemberRow]:
+    """Members with an id after ``after_id`` whose story began at ``since``
+    or later, by id."""
+    rows = session.execute(
+        select(StoryArticle, Story.first_seen_at, Story.headline_article_id)
+        .join(Story, Story.id == StoryArticle.story_id)
+        .where(StoryArticle.id > after_id, Story.first_seen_at >= since)
+        .order_by(StoryArticle.id)
+        .limit(limit)
+    ).all()
+    return [
+        MemberRow(
+            id=member.id,
+            story_id=member.story_id,
+            story_first_seen=first_seen,
+            headline_article_id=headline,
+            article_id=member.article_id,
+            feed_id=member.feed_id,
+            language=member.language,
+            seen_at=member.seen_at,
+            vector=member.vector,
+            vector_scale=member.vector_scale,
+            names=list(member.names),
+            title_names=list(member.title_names),
+            link_key=member.link_key,
+            title_key=member.title_key,
+        )
+        for member, first_seen, headline in rows
+    ]
+
+
+def last_member_id(session: Session) -> int:
+    return int(session.scalar(select(func.max(StoryArticle.id))) or 0)
+
+
+@dataclass(frozen=True)
+class NewMember:
+    article_id: int
+    feed_id: int
+    language: str | None
+    seen_at: datetime
+    vector: bytes
+    vector_scale: float
+    names: Sequence[str]
+    title_names: Sequence[str]
+    link_key: str | None
+    title_key: str
+
+
+@dataclass(frozen=True)
+class StoryGrowth:
+    """A story after an article joined it."""
+
+    story_id: int
+    first_seen_at: datetime
+    headline_article_id: int | None
+    outlets_before: int
+    outlets_after: int
+    created: bool
+
+
+def _member_row(story_id: int, member: NewMember, at: datetime) -> dict[str, Any]:
+    return {
+        "story_id": story_id,
+        "article_id": member.article_id,
+        "feed_id": member.feed_id,
+        "language": member.language,
+        "seen_at": member.seen_at,
+        "vector": member.vector,
+        "vector_scale": member.vector_scale,
+        "names": sorted(member.names),
+        "title_names": sorted(member.title_names),
+        "link_key": member.link_key,
+        "title_key": member.title_key,
+        "created_at": at,
+    }
+
+
+def story_of_article(session: Session, article_id: int) -> int | None:
+    return session.scalar(select(StoryArticle.story_id).where(StoryArticle.article_id == article_id))
+
+
+def start_story(session: Session, member: NewMember, *, at: datetime) -> StoryGrowth:
+    """A new story whose headline is ``member``'s article."""
+    story = Story(
+        first_seen_at=member.seen_at,
+        last_seen_at=member.seen_at,
+        headline_article_id=member.article_id,
+        article_count=1,
+        outlet_count=1,
+        languages=member.language or "",
+        created_at=at,
+    )
+    session.add(story)
+    session.flush()
+    insert_ignore(session, StoryArticle.__table__, [_member_row(story.id, member, at)])  # type: ignore[arg-type]
+    return StoryGrowth(story.id, story.first_seen_at, member.article_id, 0, 1, True)
+
+
+def join_story(session: Session, story_id: int, member: NewMember, *, at: datetime) -> StoryGrowth | None:
+    """Add ``member`` to a story and update its counts; None when the story
+    no longer exists (removed since the index loaded it)."""
+    story = session.get(Story, story_id)
+    if story is None:
+        return None
+    outlets_before = story.outlet_count
+    insert_ignore(session, StoryArticle.__table__, [_member_row(story_id, member, at)])  # type: ignore[arg-type]
+    feeds, count = session.execute(
+        select(func.count(func.distinct(StoryArticle.feed_id)), func.count(StoryArticle.id)).where(
+            StoryArticle.story_id == story_id
+        )
+    ).one()
+    found = sorted(
+        {
+            lang
+            for lang in session.scalars(
+                select(StoryArticle.language).where(StoryArticle.story_id == story_id).distinct()
+            )
+            if lang
+        }
+    )
+    session.execute(
+        update(Story)
+        .where(Story.id == story_id)
+        .values(
+            article_count=int(count),
+            outlet_count=int(feeds),
+            languages=",".join(found)[:64],
+            first_seen_at=min(story.first_seen_at, member.seen_at),
+            last_seen_at=max(story.last_seen_at, member.seen_at),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return StoryGrowth(
+        story_id,
+        min(story.first_seen_at, member.seen_at),
+        story.headline_article_id,
+        outlets_before,
+        int(feeds),
+        False,
+    )
+
+
+def take_story_alert(
+    session: Session, story_id: int, topic_id: str, channel: str, kind: str, match_id: int, *, at: datetime
+) -> bool:
+    """Take the gate of one alert per (story, topic, channel, kind); True
+    for the one caller that did."""
+    inserted = insert_ignore(
+        session,
+        StoryAlert.__table__,  # type: ignore[arg-type]
+        [
+            {
+                "story_id": story_id,
+                "topic_id": topic_id,
+                "channel": channel,
+                "kind": kind,
+                "match_id": match_id,
+                "created_at": at,
+            }
+        ],
+        returning=["id"],
+    )
+    return bool(inserted)
+
+
+# --- the read model --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class StoryArticleView:
+    article_id: int
+    title: str
+    link: str | None
+    feed_name: str
+    language: str | None
+    seen_at: datetime
+    topics: list[str]
+
+
+@dataclass(frozen=True)
+class StoryView:
+    id: int
+    headline: str
+    link: str | None
+    first_seen_at: datetime
+    last_seen_at: datetime
+    article_count: int
+    outlets: list[str]
+    languages: list[str]
+    topics: list[str]
+    best_score: float
+    articles: list[StoryArticleView]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "headline": self.headline,
+            "link": self.link,
+            "first_seen_at": self.first_seen_at.isoformat(),
+            "last_seen_at": self.last_seen_at.isoformat(),
+            "article_count": self.article_count,
+            "outlets": self.outlets,
+            "languages": self.languages,
+            "topics": self.topics,
+            "best_score": self.best_score,
+            "articles": [
+                {
+                    "id": a.article_id,
+                    "title": a.title,
+                    "link": a.link,
+                    "feed": a.feed_name,
+                    "language": a.language,
+                    "seen_at": a.seen_at.isoformat(),
+                    "topics": a.topics,
+                }
+                for a in self.articles
+            ],
+        }
+
+
+def list_stories(
+    session: Session,
+    *,
+    topics: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    min_score: float | None = None,
+    story_ids: Sequence[int] | None = None,
+    limit: int = 50,
+) -> list[StoryView]:
+    """Stories newest first (by their last article), with their articles.
+    ``topics``: stories with a match in one of them (its articles are then
+    those matching them); ``since``/``until`` bound the story's last/first
+    article; ``min_score`` keeps matches scoring at least that."""
+    query = (
+        select(StoryArticle.story_id, Match.topic_id, Match.score, StoryArticle, Article, Feed.name)
+        .join(Article, Article.id == StoryArticle.article_id)
+        .join(Feed, Feed.id == Article.feed_id)
+        .join(Match, Match.article_id == Article.id)
+        .join(Story, Story.id == StoryArticle.story_id)
+    )
+    if topics:
+        query = query.where(Match.topic_id.in_(list(topics)))
+    if since is not None:
+        query = query.where(Story.last_seen_at >= since)
+    if until is not None:
+        query = query.where(Story.first_seen_at <= until)
+    if min_score is not None:
+        query = query.where(Match.score >= min_score)
+    if story_ids is not None:
+        query = query.where(StoryArticle.story_id.in_(list(story_ids)))
+    rows = session.execute(query).all()
+    grouped: dict[int, dict[int, tuple[StoryArticle, Article, str, list[str], float]]] = {}
+    for story_id, topic_id, score, member, article, feed_name in rows:
+        members = grouped.setdefault(int(story_id), {})
+        entry = members.get(article.id)
+        if entry is None:
+            members[article.id] = (member, article, feed_name, [topic_id], float(score))
+        else:
+            entry[3].append(topic_id)
+            members[article.id] = (*entry[:4], max(entry[4], float(score)))
+    stories = {story.id: story for story in session.scalars(select(Story).where(Story.id.in_(list(grouped))))}
+    views: list[StoryView] = []
+    for story_id, members in grouped.items():
+        story = stories[story_id]
+        ordered = sorted(members.values(), key=lambda entry: (entry[0].seen_at, entry[1].id))
+        headline = next((e for e in ordered if e[1].id == story.headline_article_id), ordered[0])
+        views.append(
+            StoryView(
+                id=story_id,
+                headline=headline[1].title,
+                link=headline[1].link,
+                first_seen_at=story.first_seen_at,
+                last_seen_at=story.last_seen_at,
+                article_count=story.article_count,
+                outlets=list(dict.fromkeys(entry[2] for entry in ordered)),
+                languages=sorted({entry[0].language for entry in ordered if entry[0].language}),
+                topics=sorted({topic for entry in ordered for topic in entry[3]}),
+                best_score=max(entry[4] for entry in ordered),
+                articles=[
+                    StoryArticleView(
+                        article_id=entry[1].id,
+                        title=entry[1].title,
+                        link=entry[1].link,
+                        feed_name=entry[2],
+                        language=entry[0].language,
+                        seen_at=entry[0].seen_at,
+                        topics=sorted(entry[3]),
+                    )
+                    for entry in ordered
+                ],
+            )
+        )
+    views.sort(key=lambda view: (view.last_seen_at, view.id), reverse=True)
+    return views[:limit]
+
+
+def stories_of_articles(session: Session, article_ids: Sequence[int]) -> dict[int, int]:
+    """article id -> story id, for those in a story."""
+    if not article_ids:
+        return {}
+    rows = session.execute(
+        select(StoryArticle.article_id, StoryArticle.story_id).where(
+            StoryArticle.article_id.in_(list(article_ids))
+        )
+    ).all()
+    return {int(article_id): int(story_id) for article_id, story_id in rows}
