@@ -8,6 +8,13 @@ the one place where the service reads environment variables.
 """
 
 from monitor.config import environment
+from monitor.config.alerting import (
+    ChannelAlerting,
+    DigestSchedule,
+    StorySettings,
+    TemplateConfig,
+    TopicAlerting,
+)
 from monitor.config.loader import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -36,14 +43,19 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "TARGET_SEPARATOR",
     "AlertSettings",
+    "ChannelAlerting",
     "ChannelConfig",
     "ConfigError",
+    "DigestSchedule",
     "Duration",
     "FeedConfig",
     "FetchSettings",
     "KeywordRules",
     "ReferenceProblems",
     "Settings",
+    "StorySettings",
+    "TemplateConfig",
+    "TopicAlerting",
     "TopicConfig",
     "WorkerSettings",
     "environment",

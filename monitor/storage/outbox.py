@@ -31,6 +31,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from monitor.storage.db import affected_rows, insert_ignore
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, Match, Notice, utcnow
+from monitor.storage.stories import StorySummary, story_summary
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,9 @@ class OutgoingAlert:
     link: str | None
     published_at: datetime | None
     feed_name: str
+    kind: str = "alert"
+    language: str | None = None
+    story: StorySummary | None = None
 
 
 def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
@@ -204,6 +208,9 @@ def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
         link=article.link,
         published_at=article.published_at,
         feed_name=feed_name,
+        kind=delivery.kind,
+        language=article.language,
+        story=story_summary(session, article.id),
     )
 
 

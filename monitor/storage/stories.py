@@ -363,3 +363,32 @@ def stories_of_articles(session: Session, article_ids: Sequence[int]) -> dict[in
         )
     ).all()
     return {int(article_id): int(story_id) for article_id, story_id in rows}
+
+
+@dataclass(frozen=True)
+class StorySummary:
+    """What an alert says about its article's story."""
+
+    id: int
+    outlets: list[str]  # feed names, first reporter first
+    article_count: int
+    languages: list[str]
+
+
+def story_summary(session: Session, article_id: int) -> StorySummary | None:
+    story_id = story_of_article(session, article_id)
+    if story_id is None:
+        return None
+    rows = session.execute(
+        select(Feed.name, StoryArticle.language)
+        .join(Article, Article.id == StoryArticle.article_id)
+        .join(Feed, Feed.id == Article.feed_id)
+        .where(StoryArticle.story_id == story_id)
+        .order_by(StoryArticle.seen_at, StoryArticle.id)
+    ).all()
+    return StorySummary(
+        id=story_id,
+        outlets=list(dict.fromkeys(name for name, _ in rows)),
+        article_count=len(rows),
+        languages=sorted({language for _, language in rows if language}),
+    )
