@@ -37,6 +37,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.alerting import channels as channels_mod
 from monitor.alerting.channels import SendOutcome, redact_text
 from monitor.alerting.compose import compose_alert
+from monitor.alerting.digest import make_due_digests
+from monitor.alerting.digest_sender import send_digests
 from monitor.alerting.message import cut
 from monitor.alerting.notices import send_notices
 from monitor.alerting.volume import Verdict, gate_alert
@@ -62,6 +64,7 @@ class DeliveryReport:
     dead: int = 0
     skipped: int = 0  # a claim or a mark lost to another sender
     held: int = 0  # put off by the volume knob (mute, quiet hours, max_per_hour)
+    digests_sent: int = 0
     notices_sent: int = 0
     ids: list[int] = field(default_factory=list)  # deliveries this call handled
 
@@ -274,6 +277,12 @@ def deliver_due(
             )
         if interrupted:
             break
+    if only_ids is None:
+        # A general run (not one for given alerts) also composes the digests
+        # that became due and sends what the digest outbox holds.
+        make_due_digests(session_factory, settings, now=clock())
+        left = None if budget is None else budget - (time.monotonic() - started)
+        report.digests_sent = send_digests(session_factory, settings, now=now, budget=left).sent
     if budget is None or time.monotonic() - started + settings.alerts.send_timeout <= budget:
         report.notices_sent = send_notices(session_factory, settings, now=now)
     return report

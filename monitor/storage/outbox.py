@@ -13,8 +13,9 @@ rows) waiting to be sent, and the one lease protocol both are sent by.
    row's lease is still the claim's own (``WHERE id AND lease = ours``) and
    clears it; a claim that expired and was taken over finishes nothing.
 
-Deliveries are claimable when ``pending`` and due, or ``sending`` with an
-expired lease; a claim moves them to ``sending`` and counts the attempt.
+Deliveries and digests are claimable when ``pending`` and due, or
+``sending`` with an expired lease; a claim moves them to ``sending`` and
+counts the attempt.
 Notices are claimable until sent. The protocol is tested once, as a contract
 over both tables (``tests/storage/test_outbox.py``).
 """
@@ -32,6 +33,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 from monitor.storage.db import affected_rows, insert_ignore
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, Match, Notice, utcnow
 from monitor.storage.stories import StorySummary, story_summary
+from monitor.storage.story_models import Digest, DigestState
 
 
 @dataclass(frozen=True)
@@ -39,7 +41,7 @@ class Queue:
     """How one table keeps the lease protocol."""
 
     name: str
-    model: type[Delivery] | type[Notice]
+    model: type[Delivery] | type[Notice] | type[Digest]
     lease: InstrumentedAttribute[datetime | None]
     claimable: Callable[[datetime], ColumnElement[bool]]
     order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]]
@@ -68,6 +70,23 @@ DELIVERIES = Queue(
     claimable=_delivery_claimable,
     order_by=(Delivery.next_attempt_at, Delivery.id),
     claim_values={"state": DeliveryState.SENDING, "attempts": Delivery.attempts + 1},
+)
+
+
+def _digest_claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Digest.state == DigestState.PENDING, Digest.next_attempt_at <= now),
+        and_(Digest.state == DigestState.SENDING, Digest.lease_until.is_not(None), Digest.lease_until < now),
+    )
+
+
+DIGESTS = Queue(
+    name="digests",
+    model=Digest,
+    lease=Digest.lease_until,
+    claimable=_digest_claimable,
+    order_by=(Digest.next_attempt_at, Digest.id),
+    claim_values={"state": DigestState.SENDING, "attempts": Digest.attempts + 1},
 )
 NOTICES = Queue(
     name="notices",

@@ -284,12 +284,16 @@ def list_stories(
     until: datetime | None = None,
     min_score: float | None = None,
     story_ids: Sequence[int] | None = None,
+    matched_since: datetime | None = None,
+    matched_until: datetime | None = None,
     limit: int = 50,
 ) -> list[StoryView]:
     """Stories newest first (by their last article), with their articles.
     ``topics``: stories with a match in one of them (its articles are then
     those matching them); ``since``/``until`` bound the story's last/first
-    article; ``min_score`` keeps matches scoring at least that."""
+    article; ``min_score`` keeps matches scoring at least that;
+    ``matched_since``/``matched_until`` keep matches made in that period
+    (a digest's)."""
     query = (
         select(StoryArticle.story_id, Match.topic_id, Match.score, StoryArticle, Article, Feed.name)
         .join(Article, Article.id == StoryArticle.article_id)
@@ -307,6 +311,10 @@ def list_stories(
         query = query.where(Match.score >= min_score)
     if story_ids is not None:
         query = query.where(StoryArticle.story_id.in_(list(story_ids)))
+    if matched_since is not None:
+        query = query.where(Match.created_at >= matched_since)
+    if matched_until is not None:
+        query = query.where(Match.created_at < matched_until)
     rows = session.execute(query).all()
     grouped: dict[int, dict[int, tuple[StoryArticle, Article, str, list[str], float]]] = {}
     for story_id, topic_id, score, member, article, feed_name in rows:
