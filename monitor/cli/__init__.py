@@ -86,6 +86,7 @@ def _register() -> None:
         matching_cmds,
         query_cmds,
         run_cmds,
+        story_cmds,
     )
 
 

@@ -195,11 +195,12 @@ def _clean(token: str) -> str:
     return _POSSESSIVE.sub("", token).strip(".'’-")
 
 
-def names_and_numbers(text: str) -> set[str]:
-    """Folded names (``sag-aftra``) and numbers (``#98``) of ``text``."""
+def _scan(text: str) -> tuple[set[str], list[str], set[str]]:
+    """(sure names and numbers, sentence-initial capitalised words,
+    words capitalised inside a sentence) of ``text``."""
     found: set[str] = set()
-    capitalised_later: set[str] = set()
     initial: list[str] = []
+    capitalised_later: set[str] = set()
     for sentence in sentences(text):
         for position, raw in enumerate(_WORD.findall(sentence)):
             token = _clean(raw)
@@ -214,19 +215,29 @@ def names_and_numbers(text: str) -> set[str]:
             folded = fold(token)
             if len(folded) < 2 or folded in STOPWORDS:
                 continue
-            inner = any(ch.isupper() for ch in token[1:]) or any(ch.isdigit() for ch in token)
-            if inner:
+            if any(ch.isupper() for ch in token[1:]) or any(ch.isdigit() for ch in token):
                 found.add(folded)
             elif token[0].isupper():
+                # A sentence's first word is a name only if the text also
+                # capitalises it elsewhere ("Tom Hanks warns ... Hanks said").
                 if position == 0:
-                    initial.append(
-                        folded
-                    )  # a sentence's first word: a name only if seen capitalised elsewhere
+                    initial.append(folded)
                 else:
                     capitalised_later.add(folded)
-    found |= capitalised_later
-    found.update(word for word in initial if word in capitalised_later)
-    return found
+    return found, initial, capitalised_later
+
+
+def names_and_numbers(text: str, context: str = "") -> set[str]:
+    """Folded names (``sag-aftra``) and numbers (``#98``) of ``text``; a
+    sentence-initial word counts when ``text`` or ``context`` capitalises
+    it inside a sentence."""
+    found, initial, later = _scan(text)
+    if context:
+        later_in_context = _scan(context)[2]
+        known = later | later_in_context
+    else:
+        known = later
+    return found | later | {word for word in initial if word in known}
 
 
 def title_key(title: str) -> str:
@@ -243,8 +254,8 @@ def link_key(link: str | None) -> str | None:
 
 
 def signals(title: str, summary: str, link: str | None) -> ArticleSignals:
-    title_names = names_and_numbers(title)
-    body_names = names_and_numbers(summary)
+    title_names = names_and_numbers(title, summary)
+    body_names = names_and_numbers(summary, title)
     return ArticleSignals(
         names=frozenset(title_names | body_names),
         title_names=frozenset(title_names),
