@@ -63,6 +63,12 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": workers.sweep_interval,
                 "options": {"expires": workers.sweep_interval},
             },
+            # Digests due (composed once per channel and period) and sent.
+            "digests": {
+                "task": "monitor.digests",
+                "schedule": workers.sweep_interval,
+                "options": {"expires": workers.sweep_interval},
+            },
         },
     )
     return app

@@ -149,9 +149,16 @@ def _send_parts(
         channel = None
         error, config_error = f"channel {digest.channel!r} is no longer in the configuration", True
     position = digest.parts_sent
+    out_of_time = False
     while channel is not None and position < len(digest.parts):
-        if budget is not None and time.monotonic() - started + settings.alerts.send_timeout > budget:
-            error = "stopped before its time budget ran out; the next part waits for the next run"
+        # The claim was made with time for one send; a further part needs
+        # time of its own, and running out of it is no failure.
+        if (
+            position > digest.parts_sent
+            and budget is not None
+            and time.monotonic() - started + settings.alerts.send_timeout > budget
+        ):
+            out_of_time = True
             break
         part = digest.parts[position]
         log.info(
@@ -181,8 +188,15 @@ def _send_parts(
             log.warning("digest %d %s: claim lost after part %d", claim.id, digest.dedupe_key, position)
             return
     at = now or utcnow()
-    if error is None:
+    if out_of_time:
+        # The rest goes out at the next run, from the part not sent yet.
         values: dict[str, Any] = {
+            "state": DigestState.PENDING,
+            "next_attempt_at": at,
+            "attempts": max(0, digest.attempts - 1),
+        }
+    elif error is None:
+        values = {
             "state": DigestState.SENT,
             "sent_at": at,
             "last_error": None,
@@ -218,7 +232,10 @@ def _send_parts(
     if not run_in_transaction(session_factory, finish):
         return
     state = values["state"]
-    if state == DigestState.SENT:
+    if out_of_time:
+        left = len(digest.parts) - position
+        log.info("digest %d %s: %d part(s) left for the next run", claim.id, digest.dedupe_key, left)
+    elif state == DigestState.SENT:
         report.sent += 1
         log.info("digest %d %s: sent (%d part(s))", claim.id, digest.dedupe_key, len(digest.parts))
     elif state == DigestState.DEAD:
