@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from monitor.storage.db import insert_ignore
+from monitor.storage.db import affected_rows, insert_ignore
 from monitor.storage.models import Article, Feed, Match
 from monitor.storage.story_models import Story, StoryAlert, StoryArticle
 
@@ -139,62 +139,62 @@ def story_of_article(session: Session, article_id: int) -> int | None:
 
 def start_story(session: Session, member: NewMember, *, at: datetime) -> StoryGrowth:
     """A new story whose headline is ``member``'s article."""
-    story = Story(
-        first_seen_at=member.seen_at,
-        last_seen_at=member.seen_at,
-        headline_article_id=member.article_id,
-        article_count=1,
-        outlet_count=1,
-        languages=member.language or "",
-        created_at=at,
-    )
-    session.add(story)
-    session.flush()
-    insert_ignore(session, StoryArticle.__table__, [_member_row(story.id, member, at)])  # type: ignore[arg-type]
-    return StoryGrowth(story.id, story.first_seen_at, member.article_id, 0, 1, True)
-
-
-def join_story(session: Session, story_id: int, member: NewMember, *, at: datetime) -> StoryGrowth | None:
-    """Add ``member`` to a story and update its counts; None when the story
-    no longer exists (removed since the index loaded it)."""
-    story = session.get(Story, story_id)
-    if story is None:
-        return None
-    outlets_before = story.outlet_count
-    insert_ignore(session, StoryArticle.__table__, [_member_row(story_id, member, at)])  # type: ignore[arg-type]
-    feeds, count = session.execute(
-        select(func.count(func.distinct(StoryArticle.feed_id)), func.count(StoryArticle.id)).where(
-            StoryArticle.story_id == story_id
+    story_id = session.execute(
+        insert(Story)
+        .values(
+            first_seen_at=member.seen_at,
+            last_seen_at=member.seen_at,
+            headline_article_id=member.article_id,
+            article_count=1,
+            outlet_count=1,
+            languages=member.language or "",
+            created_at=at,
         )
-    ).one()
-    found = sorted(
-        {
-            lang
-            for lang in session.scalars(
-                select(StoryArticle.language).where(StoryArticle.story_id == story_id).distinct()
-            )
-            if lang
-        }
-    )
-    session.execute(
+        .returning(Story.id)
+    ).scalar_one()
+    insert_ignore(session, StoryArticle.__table__, [_member_row(story_id, member, at)])  # type: ignore[arg-type]
+    return StoryGrowth(story_id, member.seen_at, member.article_id, 0, 1, True)
+
+
+@dataclass(frozen=True)
+class StoryCounts:
+    """A story as the grouping index knows it, before the new member."""
+
+    first_seen_at: datetime
+    last_seen_at: datetime
+    headline_article_id: int | None
+    article_count: int
+    feed_ids: frozenset[int]
+    languages: frozenset[str]
+
+
+def join_story(
+    session: Session, story_id: int, member: NewMember, counts: StoryCounts, *, at: datetime
+) -> StoryGrowth | None:
+    """Add ``member`` to a story whose members ``counts`` describes (the
+    grouping index holds them all, refreshed under the grouping lock); None
+    when the story no longer exists."""
+    feeds = counts.feed_ids | {member.feed_id}
+    languages = counts.languages | ({member.language} if member.language else set())
+    first_seen = min(counts.first_seen_at, member.seen_at)
+    updated = affected_rows(
+        session,
         update(Story)
         .where(Story.id == story_id)
         .values(
-            article_count=int(count),
-            outlet_count=int(feeds),
-            languages=",".join(found)[:64],
-            first_seen_at=min(story.first_seen_at, member.seen_at),
-            last_seen_at=max(story.last_seen_at, member.seen_at),
+            article_count=counts.article_count + 1,
+            outlet_count=len(feeds),
+            languages=",".join(sorted(languages))[:64],
+            first_seen_at=first_seen,
+            last_seen_at=max(counts.last_seen_at, member.seen_at),
         )
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
+    if updated != 1:
+        return None
+    insert_ignore(session, StoryArticle.__table__, [_member_row(story_id, member, at)])  # type: ignore[arg-type]
     return StoryGrowth(
-        story_id,
-        min(story.first_seen_at, member.seen_at),
-        story.headline_article_id,
-        outlets_before,
-        int(feeds),
-        False,
+        story_id, first_seen, counts.headline_article_id, len(counts.feed_ids), len(feeds), False
     )
 
 

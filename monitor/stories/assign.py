@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from monitor.config import Settings
 from monitor.storage import stories as story_store
-from monitor.storage.stories import NewMember, StoryGrowth
+from monitor.storage.stories import NewMember, StoryCounts, StoryGrowth
 from monitor.stories.features import Vector, dequantize, quantize, signals
 from monitor.stories.grouping import ArticleToPlace, GroupingParams, StoryIndex
 
@@ -111,7 +111,6 @@ class StoryPlacer:
 
     def place(self, article: ArticleForStory, *, at: datetime) -> StoryGrowth:
         """Put ``article`` in a story (joining one or starting one) and say how it grew."""
-        existing = story_store.story_of_article(self.session, article.article_id)
         found = signals(article.title, article.summary, article.link)
         vector_bytes, scale = quantize(article.vector)
         member = NewMember(
@@ -129,10 +128,21 @@ class StoryPlacer:
         to_place = ArticleToPlace(
             article.article_id, article.feed_id, article.language, article.at, article.vector, found
         )
-        target = existing  # placed by an earlier run: it stays where it is
-        if target is None:
-            target = self.index.place(to_place, self.params).story_id
-        joined = None if target is None else story_store.join_story(self.session, target, member, at=at)
+        # An article is placed once: the stage places it in the transaction
+        # that marks it classified, which only one caller wins.
+        target = self.index.place(to_place, self.params).story_id
+        stats = None if target is None else self.index.story_stats(target)
+        joined = None
+        if target is not None and stats is not None:
+            counts = StoryCounts(
+                stats.first_seen,
+                stats.last_seen,
+                stats.headline_article_id,
+                stats.article_count,
+                stats.feed_ids,
+                stats.languages,
+            )
+            joined = story_store.join_story(self.session, target, member, counts, at=at)
         growth = joined or story_store.start_story(self.session, member, at=at)
         self.index.add(growth.story_id, growth.first_seen_at, growth.headline_article_id, to_place)
         return growth

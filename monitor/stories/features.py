@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +27,7 @@ _ELISION = re.compile(r"^(?:l|d|qu|j|n|s|c|m|t)['’]", re.IGNORECASE)
 _POSSESSIVE = re.compile(r"['’]s?$", re.IGNORECASE)
 _NUMBER = re.compile(r"^(\d+(?:[.,]\d+)?)(?:%|e|er|ème|th|st|nd|rd|m|bn|k|-\w+)?$", re.IGNORECASE)
 _YEAR = re.compile(r"^(?:19|20)\d\d$")
+_DIGIT = re.compile(r"\d")
 
 # Capitalised words that name nothing: function words, days, months, and
 # words every entertainment/AI story capitalises in both languages.
@@ -178,6 +180,7 @@ STOPWORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=65536)
 def fold(word: str) -> str:
     return strip_accents(word).lower()
 
@@ -215,7 +218,7 @@ def _scan(text: str) -> tuple[set[str], list[str], set[str]]:
             folded = fold(token)
             if len(folded) < 2 or folded in STOPWORDS:
                 continue
-            if any(ch.isupper() for ch in token[1:]) or any(ch.isdigit() for ch in token):
+            if token[1:] != token[1:].lower() or _DIGIT.search(token):
                 found.add(folded)
             elif token[0].isupper():
                 # A sentence's first word is a name only if the text also
@@ -232,11 +235,7 @@ def names_and_numbers(text: str, context: str = "") -> set[str]:
     sentence-initial word counts when ``text`` or ``context`` capitalises
     it inside a sentence."""
     found, initial, later = _scan(text)
-    if context:
-        later_in_context = _scan(context)[2]
-        known = later | later_in_context
-    else:
-        known = later
+    known = later | _scan(context)[2] if context else later
     return found | later | {word for word in initial if word in known}
 
 
@@ -254,8 +253,13 @@ def link_key(link: str | None) -> str | None:
 
 
 def signals(title: str, summary: str, link: str | None) -> ArticleSignals:
-    title_names = names_and_numbers(title, summary)
-    body_names = names_and_numbers(summary, title)
+    # One scan of each text; a sentence-initial word of either is a name
+    # when either capitalises it inside a sentence.
+    title_found, title_initial, title_later = _scan(title)
+    body_found, body_initial, body_later = _scan(summary)
+    known = title_later | body_later
+    title_names = title_found | title_later | {word for word in title_initial if word in known}
+    body_names = body_found | body_later | {word for word in body_initial if word in known}
     return ArticleSignals(
         names=frozenset(title_names | body_names),
         title_names=frozenset(title_names),
