@@ -27,7 +27,15 @@ from datetime import time
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from monitor.templates import TemplateProblem, check_template
 
@@ -55,7 +63,19 @@ def _seconds(value: Any) -> float:
     return seconds
 
 
-Seconds = Annotated[float, BeforeValidator(_seconds)]
+Seconds = Annotated[
+    float,
+    BeforeValidator(_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": _DURATION.pattern},
+            ],
+            "description": "seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)",
+        }
+    ),
+]
 
 
 def parse_clock(value: str) -> time:
