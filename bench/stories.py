@@ -181,6 +181,7 @@ def bench_stored(
                     ),
                     at=NOW,
                 )
+            placer.finish()
         placer.confirm()
         per_article = (time.perf_counter() - began) * 1000 / len(batch)
         timings.extend([per_article] * len(batch))

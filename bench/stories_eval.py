@@ -75,7 +75,12 @@ TOPICS = {
     "strike-negotiations": "Strike negotiations",
     "digital-doubles": "Digital doubles",
 }
-MONTHS = {m: i + 1 for i, m in enumerate("jan feb mar apr may jun jul aug sep oct nov dec".split())}
+MONTHS = {
+    m: i + 1
+    for i, m in enumerate(
+        ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+    )
+}
 _DATE = re.compile(r"(?:(\d{1,2})\s+)?(jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*", re.IGNORECASE)
 _RANGE = re.compile(r"\s*(?:from\s+)?(\d{1,2})\s*-\s*\d{1,2}\s+([A-Za-z]+)")
 
@@ -126,7 +131,9 @@ class LabelMatcher:
             labels = self.labels.get(article.title.strip(), set())
             out.append(
                 [
-                    TopicDecision(topic, 1.0 if topic in labels else 0.0, 0.5, topic in labels, {"reason": "label"})
+                    TopicDecision(
+                        topic, 1.0 if topic in labels else 0.0, 0.5, topic in labels, {"reason": "label"}
+                    )
                     for topic in TOPICS
                 ]
             )
@@ -154,10 +161,15 @@ class Figures:
 
 
 def run(timing: str, window_hours: float, similarity: float) -> Figures:
-    items = [json.loads(line) for line in (SHARED / "dev.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    items = [
+        json.loads(line) for line in (SHARED / "dev.jsonl").read_text(encoding="utf-8").splitlines() if line
+    ]
     labelled = json.loads((SHARED / "stories-dev.json").read_text(encoding="utf-8"))
     story_of, notes = labelled["stories"], labelled["notes"]
-    times = {item["id"]: arrival(item, story_of[item["id"]], notes.get(story_of[item["id"]], ""), timing) for item in items}
+    times = {
+        item["id"]: arrival(item, story_of[item["id"]], notes.get(story_of[item["id"]], ""), timing)
+        for item in items
+    }
     outlets: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for item in sorted(items, key=lambda i: (times[i["id"]], i["id"])):
         outlets[urlsplit(item["url"]).netloc.removeprefix("www.")].append(item)
@@ -176,7 +188,13 @@ def run(timing: str, window_hours: float, similarity: float) -> Figures:
                     {"name": "every", "url": hook.apprise_url("/every"), "stories": "every-article"},
                 ],
                 "topics": [
-                    {"id": tid, "name": name, "model": "rules", "rules": {"any": ["x"]}, "channels": ["story", "every"]}
+                    {
+                        "id": tid,
+                        "name": name,
+                        "model": "rules",
+                        "rules": {"any": ["x"]},
+                        "channels": ["story", "every"],
+                    }
                     for tid, name in TOPICS.items()
                 ],
             }
@@ -202,14 +220,20 @@ def run(timing: str, window_hours: float, similarity: float) -> Figures:
                         changed.add(outlet)
             for outlet in changed:
                 language = outlets[outlet][0]["lang"]
-                server.set_content(paths[outlet], rss(published[outlet][:50], title=outlet, language=language))
-                poll_feed(factory, settings, feed_ids[server.url(paths[outlet])], owner="eval", now=step, force=True)
+                server.set_content(
+                    paths[outlet], rss(published[outlet][:50], title=outlet, language=language)
+                )
+                poll_feed(
+                    factory, settings, feed_ids[server.url(paths[outlet])], owner="eval", now=step, force=True
+                )
             classify_pending(factory, settings, matcher, now=step)
             deliver_due(factory, settings, now=step)
         hook.wait_idle()
         with factory() as session:
             rows = session.execute(
-                select(Article.item_key, StoryArticle.story_id).join(StoryArticle, StoryArticle.article_id == Article.id)
+                select(Article.item_key, StoryArticle.story_id).join(
+                    StoryArticle, StoryArticle.article_id == Article.id
+                )
             ).all()
             predicted = {str(key): int(story) for key, story in rows}
         engine.dispose()
@@ -240,11 +264,15 @@ def run(timing: str, window_hours: float, similarity: float) -> Figures:
         for keys in members.values()
         if len(keys) > 1 and any(topics_of[a] & topics_of[b] for a in keys for b in keys if a < b)
     ]
-    return Figures(timing, len(pairs), story_alerts, len(alerted & pairs), sorted(pairs - alerted), every, mixed)
+    return Figures(
+        timing, len(pairs), story_alerts, len(alerted & pairs), sorted(pairs - alerted), every, mixed
+    )
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--timing", choices=["dated", "spread", "month", "once"], action="append")
     parser.add_argument("--window", type=float, default=72.0, help="stories.window in hours")
     parser.add_argument("--similarity", type=float, default=0.89)

@@ -230,6 +230,8 @@ def _store(
                 story = placers[0].place(_for_story(article, vectors[article.id], at), at=at)
             for match in routed:
                 delivery_ids.extend(route(session, settings, match, story, at=at))
+        for placer in placers:
+            placer.finish()
         return classified, new_matches, delivery_ids
 
     classified, new_matches, delivery_ids = run_in_transaction(session_factory, work)

@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from monitor.storage.db import affected_rows, insert_ignore
@@ -58,31 +59,47 @@ class MemberRow:
 def load_members(session: Session, *, after_id: int, since: datetime, limit: int = 5000) -> list[MemberRow]:
     """Members with an id after ``after_id`` whose story began at ``since``
     or later, by id."""
+    member = StoryArticle
     rows = session.execute(
-        select(StoryArticle, Story.first_seen_at, Story.headline_article_id)
-        .join(Story, Story.id == StoryArticle.story_id)
-        .where(StoryArticle.id > after_id, Story.first_seen_at >= since)
-        .order_by(StoryArticle.id)
+        select(
+            member.id,
+            member.story_id,
+            Story.first_seen_at,
+            Story.headline_article_id,
+            member.article_id,
+            member.feed_id,
+            member.language,
+            member.seen_at,
+            member.vector,
+            member.vector_scale,
+            member.names,
+            member.title_names,
+            member.link_key,
+            member.title_key,
+        )
+        .join(Story, Story.id == member.story_id)
+        .where(member.id > after_id, Story.first_seen_at >= since)
+        .order_by(member.id)
         .limit(limit)
     ).all()
     return [
         MemberRow(
-            id=member.id,
-            story_id=member.story_id,
-            story_first_seen=first_seen,
-            headline_article_id=headline,
-            article_id=member.article_id,
-            feed_id=member.feed_id,
-            language=member.language,
-            seen_at=member.seen_at,
-            vector=member.vector,
-            vector_scale=member.vector_scale,
-            names=list(member.names),
-            title_names=list(member.title_names),
-            link_key=member.link_key,
-            title_key=member.title_key,
+            id=int(row[0]),
+            story_id=int(row[1]),
+            story_first_seen=row[2],
+            headline_article_id=row[3],
+            article_id=int(row[4]),
+            feed_id=int(row[5]),
+            language=row[6],
+            seen_at=row[7],
+            vector=row[8],
+            vector_scale=float(row[9]),
+            names=list(row[10]),
+            title_names=list(row[11]),
+            link_key=row[12],
+            title_key=row[13],
         )
-        for member, first_seen, headline in rows
+        for row in rows
     ]
 
 
@@ -133,6 +150,22 @@ def _member_row(story_id: int, member: NewMember, at: datetime) -> dict[str, Any
     }
 
 
+# Statements built once per dialect and executed with parameters, so that
+# SQLAlchemy compiles them once (a statement with inline values is compiled
+# per call: a third of the cost of grouping an article).
+_MEMBER_INSERTS: dict[str, Any] = {}
+_STORY_INSERT = insert(Story).returning(Story.id)
+
+
+def _insert_member(session: Session, row: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    statement = _MEMBER_INSERTS.get(dialect)
+    if statement is None:
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = _MEMBER_INSERTS[dialect] = module.insert(StoryArticle.__table__).on_conflict_do_nothing()
+    session.execute(statement, row)
+
+
 def story_of_article(session: Session, article_id: int) -> int | None:
     return session.scalar(select(StoryArticle.story_id).where(StoryArticle.article_id == article_id))
 
@@ -140,19 +173,18 @@ def story_of_article(session: Session, article_id: int) -> int | None:
 def start_story(session: Session, member: NewMember, *, at: datetime) -> StoryGrowth:
     """A new story whose headline is ``member``'s article."""
     story_id = session.execute(
-        insert(Story)
-        .values(
-            first_seen_at=member.seen_at,
-            last_seen_at=member.seen_at,
-            headline_article_id=member.article_id,
-            article_count=1,
-            outlet_count=1,
-            languages=member.language or "",
-            created_at=at,
-        )
-        .returning(Story.id)
+        _STORY_INSERT,
+        {
+            "first_seen_at": member.seen_at,
+            "last_seen_at": member.seen_at,
+            "headline_article_id": member.article_id,
+            "article_count": 1,
+            "outlet_count": 1,
+            "languages": member.language or "",
+            "created_at": at,
+        },
     ).scalar_one()
-    insert_ignore(session, StoryArticle.__table__, [_member_row(story_id, member, at)])  # type: ignore[arg-type]
+    _insert_member(session, _member_row(story_id, member, at))
     return StoryGrowth(story_id, member.seen_at, member.article_id, 0, 1, True)
 
 
@@ -192,7 +224,7 @@ def join_story(
     )
     if updated != 1:
         return None
-    insert_ignore(session, StoryArticle.__table__, [_member_row(story_id, member, at)])  # type: ignore[arg-type]
+    _insert_member(session, _member_row(story_id, member, at))
     return StoryGrowth(
         story_id, first_seen, counts.headline_article_id, len(counts.feed_ids), len(feeds), False
     )

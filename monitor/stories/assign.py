@@ -93,6 +93,7 @@ class StoryPlacer:
                 cached = _Cached()
                 _indexes[engine] = cached
         self._cached = cached
+        self._last_id: int | None = None
         cached.confirmed = False  # until this transaction commits
         since = now - 2 * self.params.window
         cached.index.evict(since)
@@ -147,6 +148,14 @@ class StoryPlacer:
         self.index.add(growth.story_id, growth.first_seen_at, growth.headline_article_id, to_place)
         return growth
 
+    def finish(self) -> None:
+        """At the end of the transaction (the lock still held): every member
+        row so far is in the index, ours included; the next refresh starts
+        after them."""
+        self._last_id = story_store.last_member_id(self.session)
+
     def confirm(self) -> None:
         """The transaction committed: the index may be kept as it is."""
+        if self._last_id is not None:
+            self._cached.last_id = max(self._cached.last_id, self._last_id)
         self._cached.confirmed = True

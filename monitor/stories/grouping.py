@@ -188,6 +188,8 @@ class StoryIndex:
 
     def evict(self, before: datetime) -> int:
         """Forget stories whose first article is older than ``before``; how many."""
+        if not (self._story_first[: self._slots] < before.timestamp()).any():
+            return 0  # the common case, checked without a Python loop
         old = [story for story in self._stories.values() if story.first_seen < before]
         if not old:
             return 0
