@@ -45,7 +45,7 @@ from monitor.alerting.schedule import last_boundary, previous_boundary
 from monitor.config import ChannelConfig, Settings
 from monitor.storage import digests as store
 from monitor.storage.db import run_in_transaction
-from monitor.storage.stories import StoryView, list_stories
+from monitor.storage.story_views import StoryView, list_stories
 
 GRACE = timedelta(seconds=30)
 EMAIL_SCHEMAS = ("mailto", "mailtos", "email", "emails")

@@ -38,7 +38,7 @@ def _short(text: str, width: int) -> str:
 @pass_cli
 def stories(cli: CliContext, topic: tuple[str, ...], since: str | None, limit: int, fmt: str) -> None:
     """Stories (one event, several outlets), newest first, with their outlets and languages."""
-    from monitor.storage.stories import list_stories
+    from monitor.storage.story_views import list_stories
 
     try:
         moment = parse_when(since) if since else None

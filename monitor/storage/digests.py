@@ -24,8 +24,8 @@ from sqlalchemy.orm import Session
 from monitor.storage.db import affected_rows, insert_ignore
 from monitor.storage.models import Article, Delivery, DeliveryState, Match
 from monitor.storage.outbox import Claim
-from monitor.storage.stories import stories_of_articles
 from monitor.storage.story_models import Digest, DigestState
+from monitor.storage.story_views import stories_of_articles
 
 
 def last_period_end(session: Session, channel: str) -> datetime | None:

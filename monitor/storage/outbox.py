@@ -32,8 +32,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from monitor.storage.db import affected_rows, insert_ignore
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, Match, Notice, utcnow
-from monitor.storage.stories import StorySummary, story_summary
 from monitor.storage.story_models import Digest, DigestState
+from monitor.storage.story_views import StorySummary, story_summary
 
 
 @dataclass(frozen=True)

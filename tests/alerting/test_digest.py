@@ -22,8 +22,8 @@ from monitor.config import Settings, load_config_text
 from monitor.matching import build_matcher
 from monitor.matching.stage import classify_pending
 from monitor.storage import Article, Delivery, Feed
-from monitor.storage.stories import StoryView
 from monitor.storage.story_models import Digest
+from monitor.storage.story_views import StoryView
 from tests.support.smtp_server import SmtpServer
 from tests.support.webhook_receiver import WebhookReceiver
 

@@ -19,8 +19,8 @@ from monitor.config import Settings
 from monitor.matching import build_matcher
 from monitor.matching.stage import classify_pending
 from monitor.storage import Article, Delivery, Feed
-from monitor.storage.stories import list_stories
 from monitor.storage.story_models import StoryArticle
+from monitor.storage.story_views import list_stories
 from monitor.storage.views import MatchFilter, find_matches
 from tests.support.webhook_receiver import WebhookReceiver
 
