@@ -145,6 +145,8 @@ ALL_DURATIONS = (
     "alerts: {backoff_base: 1m, backoff_max: 2h, send_timeout: 1m, lease: 10m}\n"
     "workers: {beat_tick: 30s, sweep_interval: 1m, poll_time_limit: 2m, classify_time_limit: 5m,\n"
     "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s}\n"
+    "stories: {window: 2d}\n"
+    "channels: [{name: desk, url: 'json://127.0.0.1:9/x', digest: {every: 6h}}]\n"
 )
 
 
@@ -185,6 +187,9 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
         180,
     )
     assert workers.visibility_timeout == 900
+    assert settings.stories.window == 2 * 86400
+    digest = settings.channels[0].digest
+    assert digest is not None and digest.every == 6 * 3600
     # The file above writes every duration field the schema has.
     schema = Settings.model_json_schema()
     written = {
@@ -204,6 +209,8 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
                 "unacked_restore_interval",
             )
         ),
+        "stories.window",
+        "channels.digest.every",
     }
     assert _duration_paths(schema, schema) == written
 
