@@ -149,6 +149,7 @@ class Figures:
     missed: list[tuple[str, str]]
     every_article: int
     mixed: list[list[str]]
+    split: dict[str, list[list[str]]]
 
     def line(self) -> str:
         ratio = self.alerts / self.pairs
@@ -264,8 +265,12 @@ def run(timing: str, window_hours: float, similarity: float) -> Figures:
         for keys in members.values()
         if len(keys) > 1 and any(topics_of[a] & topics_of[b] for a in keys for b in keys if a < b)
     ]
+    parts: dict[str, dict[int, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for item_key, story_id in predicted.items():
+        parts[story_of[item_key]][story_id].append(item_key)
+    split = {key: list(groups.values()) for key, groups in parts.items() if len(groups) > 1}
     return Figures(
-        timing, len(pairs), story_alerts, len(alerted & pairs), sorted(pairs - alerted), every, mixed
+        timing, len(pairs), story_alerts, len(alerted & pairs), sorted(pairs - alerted), every, mixed, split
     )
 
 
@@ -285,6 +290,8 @@ def main(argv: list[str]) -> int:
             print(f"    not alerted: ({story}, {topic})")
         for keys in figures.mixed:
             print(f"    one story holds: {', '.join(keys)}")
+        for key, groups in sorted(figures.split.items()):
+            print(f"    split in {len(groups)}: {key}: {' | '.join(' '.join(sorted(g)) for g in groups)}")
         counts[timing] = figures.alerts
     return 0
 

@@ -20,7 +20,8 @@ first, then meaning:
    names something distinctive the article never mentions, is another
    event (the Haunted Mansion premiere is not the Oppenheimer premiere,
    however alike the sentences). "Distinctive" means rare among the
-   articles of the open stories.
+   articles this index has held (open stories, and those evicted since the
+   process started).
 
 Among the stories an article may join, the one it links to best wins. Cost
 per article: one matrix-vector product over the open stories' centroids,
@@ -199,9 +200,14 @@ class StoryIndex:
             for story in keep
             for row in story.rows
         ]
+        # How common a name is stays what this process has seen, evicted
+        # stories included: with few open stories, "Hollywood" must not
+        # look distinctive just because this week's stories are few.
+        seen = self._df
         self.__init__()  # type: ignore[misc]  # rebuilt compact: eviction is rare (once per batch at most)
         for story_id, first_seen, headline, member in members:
             self.add(story_id, first_seen, headline, member)
+        self._df = seen
         return len(old)
 
     # --- placing ---------------------------------------------------------------

@@ -142,3 +142,22 @@ def test_eviction_forgets_stories_that_began_before_the_cutoff() -> None:
     assert index.evict(T0 + timedelta(days=1)) == 1
     assert len(index) == 1 and index.member_count == 1 and not index.has_article(1)
     assert index.place(article(3, near(recent, 0.95), at=T0 + timedelta(days=5)), PARAMS).story_id == 2
+
+
+def test_names_stay_common_after_the_stories_that_made_them_common_are_evicted() -> None:
+    """ "Hollywood" in five stories is no distinctive name, even when only one
+    of them is still open: a day count in a title then does not veto."""
+    index = StoryIndex()
+    for n in range(1, 5):
+        old = article(
+            n,
+            unit(RNG.normal(size=384)),
+            at=T0 - timedelta(days=10),
+            title=f"News from Hollywood, part {'abcd'[n - 1]}",
+        )
+        add(index, n, old)
+    base = unit(RNG.normal(size=384))
+    add(index, 10, article(10, base, title="Actors in Hollywood may end their strike on Tuesday"))
+    assert index.evict(T0 - timedelta(days=6)) == 4
+    day_110 = article(11, near(base, 0.95), title="On day 110 of the strike, talks on digital doubles")
+    assert index.place(day_110, PARAMS).story_id == 10
