@@ -22,7 +22,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.db import affected_rows, insert_ignore
-from monitor.storage.models import Article, Delivery, DeliveryState, Match
+from monitor.storage.models import Delivery, DeliveryState, Match
 from monitor.storage.outbox import Claim
 from monitor.storage.story_models import Digest, DigestState
 from monitor.storage.story_views import stories_of_articles
@@ -132,19 +132,3 @@ def attach_held(session: Session, delivery_ids: Sequence[int], digest_id: int) -
             .where(Delivery.id.in_(list(delivery_ids)), Delivery.digest_id.is_(None))
             .values(digest_id=digest_id)
         )
-
-
-def unstoried_articles(session: Session, article_ids: Sequence[int]) -> list[Article]:
-    """Articles among ``article_ids`` in no story (matched before stories
-    existed), for a digest to list them on their own."""
-    placed = stories_of_articles(session, article_ids)
-    missing = [article_id for article_id in article_ids if article_id not in placed]
-    if not missing:
-        return []
-    return list(session.scalars(select(Article).where(Article.id.in_(missing))))
-
-
-def digest_counts(session: Session) -> dict[str, int]:
-    query = select(Digest.state, func.count()).group_by(Digest.state)
-    counts = {str(state): int(count) for state, count in session.execute(query)}
-    return {state.value: counts.get(state.value, 0) for state in DigestState}
