@@ -51,6 +51,7 @@ CASES: dict[str, tuple[Scenario, dict[str, bool]]] = {
     "26": (scenarios.case26_two_beats, {}),
     "27-smtp": (scenarios.case27_smtp_down_then_up, {"smtp": True}),
     "28": (lambda rig: scenarios.crash_during_send(rig, whole_worker=True), {}),
+    "digest": (scenarios.digest_worker_killed_mid_send_and_redis_restarted, {}),
 }
 
 

@@ -147,6 +147,8 @@ ALL_DURATIONS = (
     "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s,\n"
     "          learn_time_limit: 6m, relearn_check: 2m}\n"
     "learning: {interval: 30m}\n"
+    "stories: {window: 2d}\n"
+    "channels: [{name: desk, url: 'json://127.0.0.1:9/x', digest: {every: 6h}}]\n"
 )
 
 
@@ -188,6 +190,9 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
     )
     assert workers.visibility_timeout == 900
     assert (workers.learn_time_limit, workers.relearn_check, settings.learning.interval) == (360, 120, 1800)
+    assert settings.stories.window == 2 * 86400
+    digest = settings.channels[0].digest
+    assert digest is not None and digest.every == 6 * 3600
     # The file above writes every duration field the schema has.
     schema = Settings.model_json_schema()
     written = {
@@ -210,6 +215,8 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
             )
         ),
         "learning.interval",
+        "stories.window",
+        "channels.digest.every",
     }
     assert _duration_paths(schema, schema) == written
 

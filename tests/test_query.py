@@ -193,7 +193,14 @@ def test_http_api(populated: sessionmaker[Session], db_url: str) -> None:
     assert client.get("/matches", params={"since": "soon"}).status_code == 422
     topics = client.get("/topics").text
     assert "slack" in topics and "SECRETTOKEN" not in topics
-    assert client.get("/deliveries").json() == {"pending": 0, "sending": 0, "sent": 0, "dead": 0}
+    assert client.get("/deliveries").json() == {
+        "pending": 0,
+        "sending": 0,
+        "sent": 0,
+        "dead": 0,
+        "held": 0,
+        "dropped": 0,
+    }
 
 
 def test_search_folds_accented_capitals_on_both_dialects(populated: sessionmaker[Session]) -> None:

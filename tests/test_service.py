@@ -22,7 +22,9 @@ def write_config(path: Path, server: FeedServer, hook: WebhookReceiver, db: Path
     feeds = "\n".join(f"  - url: '{server.url(p)}'" for p in paths)
     path.write_text(
         f"database_url: 'sqlite:///{db}'\nfetch:\n  allow_hosts: ['{server.netloc}']\n"
-        f"channels:\n  - name: hook\n    url: '{hook.apprise_url('/a')}'\n"
+        # every-article: these tests count alerts per article (near-identical
+        # items would otherwise be one story).
+        f"channels:\n  - name: hook\n    url: '{hook.apprise_url('/a')}'\n    stories: every-article\n"
         f"topics:\n  - id: strikes\n    name: Strikes\n    model: rules\n    rules: {{any: [strike]}}\n    channels: [hook]\n"
         f"feeds:\n{feeds}\n",
         encoding="utf-8",

@@ -68,6 +68,12 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": workers.relearn_check,
                 "options": {"expires": workers.relearn_check},
             },
+            # Digests due (composed once per channel and period) and sent.
+            "digests": {
+                "task": "monitor.digests",
+                "schedule": workers.sweep_interval,
+                "options": {"expires": workers.sweep_interval},
+            },
         },
     )
     return app

@@ -18,10 +18,13 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from monitor.alerting import deliver_due
+from monitor.alerting.digest import make_due_digests
+from monitor.alerting.digest_sender import send_digests
 from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
 from monitor.matching.relearn import record_failure
 from monitor.matching.stage import classify_pending
 from monitor.runtime import Runtime
+from monitor.storage import utcnow
 from workers.app import app, settings
 
 log = logging.getLogger(__name__)
@@ -84,6 +87,18 @@ def deliver_task(delivery_ids: list[int] | None = None) -> dict[str, Any]:
     budget = settings.workers.work_budget(settings.workers.deliver_time_limit)
     result = deliver_due(rt.session_factory, rt.settings, only_ids=delivery_ids, budget=budget)
     return {"sent": result.sent, "retried": result.retried, "dead": result.dead}
+
+
+@app.task(name="monitor.digests", **_limits(settings.workers.deliver_time_limit))
+def digests_task() -> dict[str, Any]:
+    """Compose the digests that became due and send what the digest outbox
+    holds (a part at least per run; the rest at the next run)."""
+    rt = runtime()
+    budget = settings.workers.work_budget(settings.workers.deliver_time_limit)
+    started = time.monotonic()
+    created = make_due_digests(rt.session_factory, rt.settings, now=utcnow())
+    report = send_digests(rt.session_factory, rt.settings, budget=budget - (time.monotonic() - started))
+    return {"created": len(created), "sent": report.sent, "parts": report.parts_sent}
 
 
 @app.task(name="monitor.sweep", **_limits(settings.workers.classify_time_limit))

@@ -228,8 +228,10 @@ def notify(
     timeout: float,
     *,
     notify_type: NotifyType = NotifyType.INFO,
+    html: bool = False,
 ) -> SendOutcome:
-    """Send plain text to every URL of ``channel``; never raises for delivery."""
+    """Send plain text (or HTML, ``html``) to every URL of ``channel``;
+    never raises for delivery."""
     try:
         apobj = get_apprise(channel)
     except ChannelConfigError as exc:
@@ -239,7 +241,7 @@ def notify(
             body=body,
             title=title,
             notify_type=notify_type,
-            body_format=NotifyFormat.TEXT,
+            body_format=NotifyFormat.HTML if html else NotifyFormat.TEXT,
             timeout=timeout,
         )
     except Exception as exc:  # Apprise raises only for a call it cannot make

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -241,7 +241,11 @@ def format_evidence(evidence: Mapping[str, Any] | None, model_version: str | Non
     if isinstance(terms, list | tuple) and terms:
         shown = [safe_text(t, 60) for t in terms[:10]]
         more = f" (+{len(terms) - 10} more)" if len(terms) > 10 else ""
-        parts.append("terms: " + ", ".join(t for t in shown if t) + more)
+        # The reason often names the terms already ("...; terms grève,
+        # strike"): say them once.
+        said = parts[0].casefold() if parts else ""
+        if more or not all(term.casefold() in said for term in shown if term):
+            parts.append("terms: " + ", ".join(t for t in shown if t) + more)
     seed = ev.get("nearest_seed")
     if isinstance(seed, Mapping):
         file = safe_text(seed.get("file") or "", 120)
@@ -271,9 +275,14 @@ def render_alert(
     evidence: Mapping[str, Any] | None,
     model_version: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    story_line: str | None = None,
+    notes: Sequence[str] = (),
+    title_prefix: str = "",
 ) -> RenderedAlert:
     """One alert as (title, body) plain text, cut to ``limits``.
 
+    ``story_line`` (our text) follows the source; ``notes`` (our text) end
+    the body; ``title_prefix`` goes after the topic (``Update: ``).
     Send it with ``body_format=apprise.NotifyFormat.TEXT``.
     """
     topic = safe_text(topic_name or topic_id, 120)
@@ -282,15 +291,17 @@ def render_alert(
     shown_link = safe_link(link) or NO_LINK
     cost = _slack_cost if limits.slack_escaped else None
 
-    alert_title = cut(f"[{topic}] {article_title}", limits.title, cost)
+    alert_title = cut(f"[{topic}] {title_prefix}{article_title}", limits.title, cost)
     lines = [
         f"Topic: {topic_line}",
         f"Title: {article_title}",
         f"Link: {shown_link}",
         f"Source: {safe_text(feed_name, 200) or 'unknown'}",
+        *([f"Story: {safe_text(story_line, 600)}"] if story_line else []),
         f"Published: {format_time(published_at)}",
         f"Score: {format_score(score)}",
         f"Evidence: {format_evidence(evidence, model_version)}",
+        *(f"Note: {safe_text(note, 400)}" for note in notes),
     ]
     body = "\n".join(lines)
     if sum((cost or (lambda _c: 1))(ch) for ch in body) > limits.body:

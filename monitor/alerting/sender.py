@@ -36,8 +36,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.alerting import channels as channels_mod
 from monitor.alerting.channels import SendOutcome, redact_text
-from monitor.alerting.message import cut, render_alert
+from monitor.alerting.compose import compose_alert
+from monitor.alerting.digest import make_due_digests
+from monitor.alerting.digest_sender import send_digests
+from monitor.alerting.message import cut
 from monitor.alerting.notices import send_notices
+from monitor.alerting.volume import Verdict, gate_alert
 from monitor.config import Settings
 from monitor.retries import backoff, is_soft_time_limit
 from monitor.storage import outbox
@@ -59,6 +63,8 @@ class DeliveryReport:
     retried: int = 0
     dead: int = 0
     skipped: int = 0  # a claim or a mark lost to another sender
+    held: int = 0  # put off by the volume knob (mute, quiet hours, max_per_hour)
+    digests_sent: int = 0
     notices_sent: int = 0
     ids: list[int] = field(default_factory=list)  # deliveries this call handled
 
@@ -68,18 +74,25 @@ class DeliveryReport:
 
 
 def _claim_next(
-    session: Session, now: datetime, lease: timedelta, only_ids: Sequence[int] | None, exclude: set[int]
-) -> tuple[tuple[Claim, OutgoingAlert] | None, bool]:
-    """Claim one due delivery and load its message; returns (claimed, lost_race)."""
+    session: Session,
+    settings: Settings,
+    now: datetime,
+    lease: timedelta,
+    only_ids: Sequence[int] | None,
+    exclude: set[int],
+) -> tuple[tuple[Claim, OutgoingAlert, Verdict] | None, bool]:
+    """Claim one due delivery, load its message and apply the volume knob
+    (which may hold it, in this same transaction); returns (claimed, lost_race)."""
     claim, lost = outbox.claim_next(
         session, outbox.DELIVERIES, now=now, lease=lease, only_ids=only_ids, exclude=exclude
     )
     if claim is None:
         return None, lost
-    return (claim, outbox.outgoing_alert(session, claim.id)), False
+    alert = outbox.outgoing_alert(session, claim.id)
+    return (claim, alert, gate_alert(session, settings, claim, alert, now)), False
 
 
-def _send(alert: OutgoingAlert, settings: Settings) -> SendOutcome:
+def _send(alert: OutgoingAlert, settings: Settings, notes: Sequence[str] = ()) -> SendOutcome:
     try:
         channel = settings.target(alert.channel)
     except KeyError:
@@ -88,23 +101,10 @@ def _send(alert: OutgoingAlert, settings: Settings) -> SendOutcome:
             f"channel {alert.channel!r} is no longer in the configuration",
             config_error=True,
         )
-    try:
-        topic_name: str | None = settings.topic(alert.topic_id).name
-    except KeyError:
-        topic_name = None  # the topic was removed; the match still stands
-    rendered = render_alert(
-        topic_id=alert.topic_id,
-        topic_name=topic_name,
-        title=alert.title,
-        link=alert.link,
-        feed_name=alert.feed_name,
-        published_at=alert.published_at,
-        score=alert.score,
-        evidence=alert.evidence,
-        model_version=alert.model_version,
-        limits=channels_mod.channel_limits(channel),
+    composed = compose_alert(settings, channel, alert, channels_mod.channel_limits(channel), notes)
+    return channels_mod.notify(
+        channel, composed.title, composed.body, settings.alerts.send_timeout, html=composed.html
     )
-    return channels_mod.notify(channel, rendered.title, rendered.body, settings.alerts.send_timeout)
 
 
 def _target_exists(settings: Settings, key: str) -> bool:
@@ -189,7 +189,7 @@ def deliver_due(
     report = DeliveryReport()
     seen: set[int] = set()
     lost_races = 0
-    while report.handled + report.skipped < limit:
+    while report.handled + report.skipped + report.held < limit:
         if budget is not None and time.monotonic() - started + settings.alerts.send_timeout > budget:
             log.info("delivery run stopped: its time budget (%.0fs) is nearly spent", budget)
             break
@@ -197,8 +197,8 @@ def deliver_due(
 
         def claim_one(
             session: Session, at: datetime = claim_time
-        ) -> tuple[tuple[Claim, OutgoingAlert] | None, bool]:
-            return _claim_next(session, at, lease, only_ids, seen)
+        ) -> tuple[tuple[Claim, OutgoingAlert, Verdict] | None, bool]:
+            return _claim_next(session, settings, at, lease, only_ids, seen)
 
         claimed, lost = run_in_transaction(session_factory, claim_one)
         if lost:
@@ -209,9 +209,13 @@ def deliver_due(
             continue
         if claimed is None:
             break
-        claim, alert = claimed
+        claim, alert, verdict = claimed
         seen.add(claim.id)
         report.ids.append(claim.id)
+        if not verdict.send:
+            report.held += 1
+            log.info("delivery %d %s: not sent now (%s)", claim.id, alert.dedupe_key, verdict.outcome)
+            continue
         if claim.reclaimed_from is not None:
             log.warning(
                 "delivery %d %s: its claim expired at %s without an outcome (a sender died?); "
@@ -229,7 +233,7 @@ def deliver_due(
         )
         interrupted = False
         try:
-            outcome = _send(alert, settings)
+            outcome = _send(alert, settings, verdict.notes)
         except Exception as exc:  # a bug must not leave the row claimed
             if is_soft_time_limit(exc):
                 interrupted = True
@@ -273,6 +277,12 @@ def deliver_due(
             )
         if interrupted:
             break
+    if only_ids is None:
+        # A general run (not one for given alerts) also composes the digests
+        # that became due and sends what the digest outbox holds.
+        make_due_digests(session_factory, settings, now=clock())
+        left = None if budget is None else budget - (time.monotonic() - started)
+        report.digests_sent = send_digests(session_factory, settings, now=now, budget=left).sent
     if budget is None or time.monotonic() - started + settings.alerts.send_timeout <= budget:
         report.notices_sent = send_notices(session_factory, settings, now=now)
     return report

@@ -87,6 +87,7 @@ def _register() -> None:
         query_cmds,
         run_cmds,
         topic_cmds,
+        story_cmds,
     )
 
 

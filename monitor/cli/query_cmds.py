@@ -89,6 +89,7 @@ def matches(
                 "evidence",
                 "article_id",
                 "match_id",
+                "story_id",
             ]
         )
         for row in rows:
@@ -105,17 +106,19 @@ def matches(
                     evidence_line(row.evidence),
                     row.article_id,
                     row.match_id,
+                    row.story_id or "",
                 ]
             )
         return
     if not rows:
         click.echo("no matches", err=True)
         return
-    click.echo(f"{'matched':16}  {'topic':20}  score  lang  {'feed':18}  title")
+    click.echo(f"{'matched':16}  {'topic':20}  score  lang  story   {'feed':18}  title")
     for row in rows:
+        story = str(row.story_id) if row.story_id is not None else "-"
         click.echo(
             f"{_local(row.matched_at):16}  {_short(row.topic_id, 20):20}  {row.score:5.2f}  "
-            f"{(row.language or '-'):4}  {_short(row.feed_name, 18):18}  {_short(row.title, 70)}"
+            f"{(row.language or '-'):4}  {story:6}  {_short(row.feed_name, 18):18}  {_short(row.title, 70)}"
         )
         why = evidence_line(row.evidence)
         if why:

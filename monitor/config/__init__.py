@@ -8,6 +8,13 @@ the one place where the service reads environment variables.
 """
 
 from monitor.config import environment
+from monitor.config.alerting import (
+    ChannelAlerting,
+    DigestSchedule,
+    StorySettings,
+    TemplateConfig,
+    TopicAlerting,
+)
 from monitor.config.loader import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -37,8 +44,10 @@ __all__ = [
     "DEFAULT_DATABASE_URL",
     "TARGET_SEPARATOR",
     "AlertSettings",
+    "ChannelAlerting",
     "ChannelConfig",
     "ConfigError",
+    "DigestSchedule",
     "Duration",
     "FeedConfig",
     "FetchSettings",
@@ -46,6 +55,9 @@ __all__ = [
     "LearningSettings",
     "ReferenceProblems",
     "Settings",
+    "StorySettings",
+    "TemplateConfig",
+    "TopicAlerting",
     "TopicConfig",
     "WorkerSettings",
     "environment",

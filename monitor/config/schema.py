@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from monitor.config.alerting import ChannelAlerting, StorySettings, TopicAlerting
 from monitor.urls import redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"
@@ -97,6 +98,9 @@ class FetchSettings(_Strict):
     allow_hosts: tuple[str, ...] = ()
     max_backoff: Duration = Field(6 * 3600.0, description="longest wait after errors")
     silent_after: Duration = Field(7 * 86400.0, description="flag a feed with no new item for this long")
+    failure_notice_after: int = Field(
+        5, ge=1, description="failed polls in a row that send an operator notice"
+    )
 
 
 class FeedConfig(_Strict):
@@ -142,7 +146,7 @@ def _url_shorthand_in_schema(schema: dict[str, Any]) -> None:
     schema["oneOf"] = [{"required": ["urls"]}, {"required": ["url"]}]
 
 
-class ChannelConfig(_Strict):
+class ChannelConfig(ChannelAlerting):
     model_config = ConfigDict(json_schema_extra=_url_shorthand_in_schema)
 
     name: str = Field(min_length=1, max_length=100)
@@ -208,7 +212,7 @@ class KeywordRules(_Strict):
         return not (self.any or self.all or self.phrase or self.regex or self.exclude)
 
 
-class TopicConfig(_Strict):
+class TopicConfig(TopicAlerting):
     id: str
     name: str
     description: str = ""
@@ -361,6 +365,7 @@ class Settings(_Strict):
         if path.is_absolute() or self._config_path is None:
             return path
         return self._config_path.parent / path
+    stories: StorySettings = StorySettings()
 
     @model_validator(mode="after")
     def _references(self) -> Settings:
@@ -424,7 +429,7 @@ class Settings(_Strict):
         position = int(index) if index.isdigit() else 0
         if not 1 <= position <= len(channel.urls):
             raise KeyError(key)
-        return ChannelConfig(name=channel.name, urls=(channel.urls[position - 1],))
+        return channel.model_copy(update={"urls": (channel.urls[position - 1],)})
 
     def topic(self, topic_id: str) -> TopicConfig:
         for topic in self.topics:

@@ -17,8 +17,10 @@ A poll is safe to run twice and safe to die half-way:
 
 Errors never stop a feed for good (the Miniflux complaint): each one backs off
 exponentially from the feed's interval up to ``fetch.max_backoff`` and the
-feed recovers by itself on its next success. Only a 410 Gone stops polling,
-with an operator notice, until the feed is reset.
+feed recovers by itself on its next success. The operator hears of it once:
+a notice when a feed reaches ``fetch.failure_notice_after`` failed polls in
+a row, another when it recovers. Only a 410 Gone stops polling, with an
+operator notice, until the feed is reset.
 """
 
 from __future__ import annotations
@@ -180,6 +182,8 @@ class _Poll:
                     f"{lease.last_new_article_at:%Y-%m-%d %H:%M} UTC.",
                     at=now,
                 )
+            if lease.consecutive_errors >= self.settings.fetch.failure_notice_after:
+                add_notice(session, *self._recovery_notice(), at=now)
             feeds.release_after_success(
                 session,
                 lease,
@@ -213,7 +217,31 @@ class _Poll:
             errors,
             timedelta(seconds=wait),
         )
-        return self._release_failed(PollStatus.ERROR, message, self.now + timedelta(seconds=wait))
+        notice = (
+            self._failing_notice(errors, message, wait)
+            if errors == self.settings.fetch.failure_notice_after
+            else None
+        )
+        return self._release_failed(PollStatus.ERROR, message, self.now + timedelta(seconds=wait), notice)
+
+    def _failing_notice(self, errors: int, message: str, wait: float) -> tuple[str, str, str]:
+        """Announced once per run of failures: when it reaches fetch.failure_notice_after."""
+        lease = self.lease
+        return (
+            f"feed-failing:{lease.feed_id}:{self.now:%Y%m%dT%H%M%S}",
+            "feed_failing",
+            f"Feed {lease.name} ({lease.shown_url}) failed {errors} polls in a row: {message}. "
+            f"It keeps being polled with backoff (next in {timedelta(seconds=round(wait))}); "
+            "a notice follows when it recovers.",
+        )
+
+    def _recovery_notice(self) -> tuple[str, str, str]:
+        lease = self.lease
+        return (
+            f"feed-recovered:{lease.feed_id}:{self.now:%Y%m%dT%H%M%S}",
+            "feed_recovered",
+            f"Feed {lease.name} ({lease.shown_url}) recovered after {lease.consecutive_errors} failed polls.",
+        )
 
     def gone(self, message: str) -> PollOutcome:
         lease = self.lease

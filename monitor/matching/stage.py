@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 from sqlalchemy.orm import Session, sessionmaker
 
+from monitor.alerting.routing import RoutedMatch, route
 from monitor.config import Settings
 from monitor.matching.base import ArticleText, TopicDecision, TopicMatcher
-from monitor.storage import articles, outbox, run_in_transaction, utcnow
+from monitor.matching.embed import embed
+from monitor.storage import articles, run_in_transaction, utcnow
 from monitor.storage.articles import PendingArticle
+from monitor.stories.assign import ArticleForStory, StoryPlacer
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +118,41 @@ def _classify_and_store(
     report: ClassifyReport,
 ) -> None:
     decisions = matcher.classify([ArticleText(p.title, p.summary, p.language) for p in pending])
-    _store(session_factory, settings, matcher.version, pending, decisions, now, report)
+    vectors = _story_vectors(pending, decisions)
+    _store(session_factory, settings, matcher.version, pending, decisions, vectors, now, report)
+
+
+def _matched(decision: TopicDecision) -> bool:
+    return decision.matched and math.isfinite(decision.score)
+
+
+def _story_vectors(
+    pending: Sequence[PendingArticle], decisions: Sequence[Sequence[TopicDecision]]
+) -> dict[int, np.ndarray]:
+    """The multilingual vector of each matched article, for story grouping.
+    The classifier embedded the same text a moment ago, so ``embed``'s
+    per-process cache answers without running the model again."""
+    texts = {
+        article.id: ArticleText(article.title, article.summary, article.language).text
+        for article, article_decisions in zip(pending, decisions, strict=True)
+        if any(_matched(decision) for decision in article_decisions)
+    }
+    if not texts:
+        return {}
+    return dict(zip(texts, embed(list(texts.values())), strict=True))
+
+
+def _for_story(article: PendingArticle, vector: np.ndarray, at: datetime) -> ArticleForStory:
+    return ArticleForStory(
+        article_id=article.id,
+        feed_id=article.feed_id,
+        language=article.language,
+        at=article.seen_at or at,
+        title=article.title,
+        summary=article.summary,
+        link=article.link,
+        vector=vector,
+    )
 
 
 def _set_aside(session_factory: sessionmaker[Session], article_id: int, now: datetime | None) -> None:
@@ -148,17 +186,15 @@ def _store(
     model_version: str,
     pending: Sequence[PendingArticle],
     decisions: Sequence[Sequence[TopicDecision]],
+    vectors: dict[int, np.ndarray],
     now: datetime | None,
     report: ClassifyReport,
 ) -> None:
-    targets = {channel.name: channel.targets for channel in settings.channels}
-    channels_of = {
-        topic.id: [key for name in topic.channels for key in targets.get(name, ())]
-        for topic in settings.topics
-    }
+    placers: list[StoryPlacer] = []
 
     def work(session: Session) -> tuple[int, list[NewMatch], list[int]]:
         at = now or utcnow()
+        placers.clear()
         classified = 0
         new_matches: list[NewMatch] = []
         delivery_ids: list[int] = []
@@ -166,8 +202,9 @@ def _store(
             if not articles.claim_for_classification(session, article.id, at=at):
                 continue  # another worker classified it first
             classified += 1
+            routed: list[RoutedMatch] = []
             for decision in article_decisions:
-                if not decision.matched or not math.isfinite(decision.score):
+                if not _matched(decision):
                     continue
                 match_id = articles.insert_match(
                     session,
@@ -183,14 +220,23 @@ def _store(
                 new_matches.append(
                     NewMatch(match_id, article.id, decision.topic_id, decision.score, article.title)
                 )
-                delivery_ids.extend(
-                    outbox.enqueue_deliveries(
-                        session, match_id, channels_of.get(decision.topic_id, []), at=at
-                    )
-                )
+                routed.append(RoutedMatch(match_id, decision.topic_id, round(float(decision.score), 4)))
+            if not routed:
+                continue
+            story = None
+            if article.id in vectors:
+                if not placers:
+                    placers.append(StoryPlacer(session, settings, now=at))
+                story = placers[0].place(_for_story(article, vectors[article.id], at), at=at)
+            for match in routed:
+                delivery_ids.extend(route(session, settings, match, story, at=at))
+        for placer in placers:
+            placer.finish()
         return classified, new_matches, delivery_ids
 
     classified, new_matches, delivery_ids = run_in_transaction(session_factory, work)
+    for placer in placers:
+        placer.confirm()
     report.articles += classified
     report.matches.extend(new_matches)
     report.delivery_ids.extend(delivery_ids)

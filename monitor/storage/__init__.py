@@ -8,11 +8,16 @@
   classification, matches and feedback; ``outbox``: alerts and operator
   notices, sent by one lease protocol.
 * ``views``: the read models the CLI and the HTTP API both show.
+* ``story_models``: stories, the per-story alert gate, digests, mutes and
+  hourly counts; ``stories``: grouping's rows and the gate;
+  ``story_views``: the story read models; ``digests``: the digest outbox;
+  ``volume``: mutes and ``max_per_hour`` slots.
 
 Stages own their transactions (``run_in_transaction``) and call these
 functions inside them.
 """
 
+from monitor.storage import story_models  # noqa: F401  (their tables join Base.metadata)
 from monitor.storage.db import (
     affected_rows,
     create_db_engine,

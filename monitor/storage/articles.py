@@ -65,6 +65,18 @@ class PendingArticle:
     title: str
     summary: str
     language: str | None
+    # What story grouping needs besides the text.
+    feed_id: int = 0
+    link: str | None = None
+    published_at: datetime | None = None
+    fetched_at: datetime | None = None
+
+    @property
+    def seen_at(self) -> datetime | None:
+        """The article's time: when it was published, at the latest when it was fetched."""
+        if self.published_at is None or self.fetched_at is None:
+            return self.fetched_at or self.published_at
+        return min(self.published_at, self.fetched_at)
 
 
 def pending_article_ids(session: Session, *, limit: int = 1000) -> list[int]:
@@ -76,12 +88,31 @@ def pending_articles(
     session: Session, ids: Sequence[int] | None = None, *, limit: int = 0
 ) -> list[PendingArticle]:
     """The pending articles among ``ids``, or the ``limit`` oldest pending ones."""
-    query = select(Article.id, Article.title, Article.summary, Article.language).where(
-        Article.classified_at.is_(None)
-    )
+    query = select(
+        Article.id,
+        Article.title,
+        Article.summary,
+        Article.language,
+        Article.feed_id,
+        Article.link,
+        Article.published_at,
+        Article.fetched_at,
+    ).where(Article.classified_at.is_(None))
     query = query.where(Article.id.in_(ids)) if ids is not None else query.limit(limit)
     rows = session.execute(query.order_by(Article.id)).all()
-    return [PendingArticle(row.id, row.title, row.summary, row.language) for row in rows]
+    return [
+        PendingArticle(
+            row.id,
+            row.title,
+            row.summary,
+            row.language,
+            row.feed_id,
+            row.link,
+            row.published_at,
+            row.fetched_at,
+        )
+        for row in rows
+    ]
 
 
 def claim_for_classification(session: Session, article_id: int, *, at: datetime) -> bool:

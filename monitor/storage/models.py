@@ -105,6 +105,8 @@ class DeliveryState(enum.StrEnum):
     SENDING = "sending"
     SENT = "sent"
     DEAD = "dead"
+    HELD = "held"  # held back by max_per_hour: listed by the next digest instead
+    DROPPED = "dropped"  # muted with --drop
 
 
 class Feed(Base):
@@ -211,6 +213,13 @@ class Delivery(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # "alert" (a story's first, or every article's) or "follow-up" (the
+    # story reached the channel's follow_up_outlets).
+    kind: Mapped[str] = mapped_column(String(16), default="alert")
+    # Why a due delivery was put off: "quiet-hours", "mute:<id>"; the held
+    # back ones (state held) wait for the digest that lists them.
+    hold_reason: Mapped[str | None] = mapped_column(String(64))
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digests.id", ondelete="SET NULL"))
 
     match: Mapped[Match] = relationship(back_populates="deliveries")
 

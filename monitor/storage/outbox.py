@@ -13,8 +13,9 @@ rows) waiting to be sent, and the one lease protocol both are sent by.
    row's lease is still the claim's own (``WHERE id AND lease = ours``) and
    clears it; a claim that expired and was taken over finishes nothing.
 
-Deliveries are claimable when ``pending`` and due, or ``sending`` with an
-expired lease; a claim moves them to ``sending`` and counts the attempt.
+Deliveries and digests are claimable when ``pending`` and due, or
+``sending`` with an expired lease; a claim moves them to ``sending`` and
+counts the attempt.
 Notices are claimable until sent. The protocol is tested once, as a contract
 over both tables (``tests/storage/test_outbox.py``).
 """
@@ -31,6 +32,8 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from monitor.storage.db import affected_rows, insert_ignore
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, Match, Notice, utcnow
+from monitor.storage.story_models import Digest, DigestState
+from monitor.storage.story_views import StorySummary, story_summary
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Queue:
     """How one table keeps the lease protocol."""
 
     name: str
-    model: type[Delivery] | type[Notice]
+    model: type[Delivery] | type[Notice] | type[Digest]
     lease: InstrumentedAttribute[datetime | None]
     claimable: Callable[[datetime], ColumnElement[bool]]
     order_by: Sequence[ColumnElement[Any] | InstrumentedAttribute[Any]]
@@ -67,6 +70,23 @@ DELIVERIES = Queue(
     claimable=_delivery_claimable,
     order_by=(Delivery.next_attempt_at, Delivery.id),
     claim_values={"state": DeliveryState.SENDING, "attempts": Delivery.attempts + 1},
+)
+
+
+def _digest_claimable(now: datetime) -> ColumnElement[bool]:
+    return or_(
+        and_(Digest.state == DigestState.PENDING, Digest.next_attempt_at <= now),
+        and_(Digest.state == DigestState.SENDING, Digest.lease_until.is_not(None), Digest.lease_until < now),
+    )
+
+
+DIGESTS = Queue(
+    name="digests",
+    model=Digest,
+    lease=Digest.lease_until,
+    claimable=_digest_claimable,
+    order_by=(Digest.next_attempt_at, Digest.id),
+    claim_values={"state": DigestState.SENDING, "attempts": Digest.attempts + 1},
 )
 NOTICES = Queue(
     name="notices",
@@ -144,7 +164,9 @@ def finish(session: Session, claim: Claim, values: Mapping[str, Any]) -> bool:
 # --- deliveries ----------------------------------------------------------------
 
 
-def enqueue_deliveries(session: Session, match_id: int, targets: Sequence[str], *, at: datetime) -> list[int]:
+def enqueue_deliveries(
+    session: Session, match_id: int, targets: Sequence[str], *, at: datetime, kind: str = "alert"
+) -> list[int]:
     """One pending delivery per target of a new match (unique per (match,
     channel): a repeat creates nothing); the ids created."""
     rows = [
@@ -155,6 +177,7 @@ def enqueue_deliveries(session: Session, match_id: int, targets: Sequence[str], 
             "attempts": 0,
             "next_attempt_at": at,
             "created_at": at,
+            "kind": kind,
         }
         for target in targets
     ]
@@ -178,6 +201,9 @@ class OutgoingAlert:
     link: str | None
     published_at: datetime | None
     feed_name: str
+    kind: str = "alert"
+    language: str | None = None
+    story: StorySummary | None = None
 
 
 def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
@@ -201,6 +227,9 @@ def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
         link=article.link,
         published_at=article.published_at,
         feed_name=feed_name,
+        kind=delivery.kind,
+        language=article.language,
+        story=story_summary(session, article.id),
     )
 
 

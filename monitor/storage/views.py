@@ -18,6 +18,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, FeedStatus, Match
+from monitor.storage.story_models import StoryArticle
 from monitor.urls import redact_url
 
 
@@ -158,11 +159,13 @@ class MatchRow:
     published_at: datetime | None
     feed_name: str
     feed_url: str
+    story_id: int | None = None  # the story of its article (None before stories existed)
 
     def as_json(self) -> dict[str, Any]:
         """The machine-readable form: one object per match (JSON lines, API)."""
         return {
             "match_id": self.match_id,
+            "story_id": self.story_id,
             "topic": self.topic_id,
             "score": self.score,
             "matched_at": self.matched_at.isoformat(),
@@ -187,9 +190,10 @@ def _escape_like(text: str) -> str:
 def find_matches(session: Session, flt: MatchFilter) -> list[MatchRow]:
     """Matches newest first, as the filter says."""
     query = (
-        select(Match, Article, Feed)
+        select(Match, Article, Feed, StoryArticle.story_id)
         .join(Article, Match.article_id == Article.id)
         .join(Feed, Article.feed_id == Feed.id)
+        .outerjoin(StoryArticle, StoryArticle.article_id == Article.id)
     )
     if flt.topic:
         query = query.where(Match.topic_id.in_(list(flt.topic)))
@@ -227,6 +231,7 @@ def find_matches(session: Session, flt: MatchFilter) -> list[MatchRow]:
             published_at=article.published_at,
             feed_name=feed.name,
             feed_url=redact_url(feed.url),
+            story_id=story_id,
         )
-        for match, article, feed in session.execute(query).all()
+        for match, article, feed, story_id in session.execute(query).all()
     ]

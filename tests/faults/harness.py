@@ -49,6 +49,7 @@ from monitor.storage import (
     make_session_factory,
     utcnow,
 )
+from monitor.storage.story_models import Digest
 from tests.support.databases import migrated_schema
 from tests.support.feed_server import FeedServer
 from tests.support.feedgen import Item, rss
@@ -58,6 +59,10 @@ from tests.support.webhook_receiver import WebhookReceiver
 
 RSS = {"Content-Type": "application/rss+xml; charset=utf-8"}
 AMBIGUOUS_LINE = re.compile(r"delivery \d+ (\S+): its claim expired at \S+ without an outcome")
+DIGEST_AMBIGUOUS_LINE = re.compile(
+    r"digest \d+ (\S+): its claim expired at \S+ without an outcome .*? resuming at part (\d+) of"
+)
+DIGEST_PART_LINE = re.compile(r"^Digest part (\d+) of \d+")
 LINK_LINE = re.compile(r"Link: (\S+)")
 
 # Test timings: every task's hard limit is 7 s, the Redis visibility timeout
@@ -201,12 +206,20 @@ class Rig:
         extra_hosts: Sequence[str] = (),
     ) -> Path:
         """``feeds``: (name, url, interval seconds or None for poll_interval)."""
+        # The fault contract counts one alert per match and channel: every
+        # article alerts (the per-story gate is tested on its own).
         config_channels: list[dict[str, Any]] = [
-            {"name": "hook", "url": self.hook.apprise_url("/alerts")},
+            {"name": "hook", "url": self.hook.apprise_url("/alerts"), "stories": "every-article"},
             {"name": "ops", "url": self.hook.apprise_url("/ops")},
         ]
         if self.smtp is not None:
-            config_channels.append({"name": "mail", "url": self.smtp.apprise_url(to="desk@example.org")})
+            config_channels.append(
+                {
+                    "name": "mail",
+                    "url": self.smtp.apprise_url(to="desk@example.org"),
+                    "stories": "every-article",
+                }
+            )
         data: dict[str, Any] = {
             "database_url": self.db_url,
             "broker_url": self.redis.url,
@@ -375,6 +388,45 @@ class Rig:
                 match = LINK_LINE.search(str(content))
                 found[match.group(1) if match else "?"] += 1
         return found
+
+    def digest_rows(self) -> list[Digest]:
+        with self.factory() as session:
+            rows = list(session.scalars(select(Digest).order_by(Digest.id)))
+            for row in rows:
+                session.expunge(row)
+            return rows
+
+    def digest_receipts(self) -> Counter[int]:
+        """Digest parts the provider accepted, by part number."""
+        found: Counter[int] = Counter()
+        for request in self.hook.delivered:
+            if request.path.split("?")[0] == "/alerts" and isinstance(request.json, dict):
+                match = DIGEST_PART_LINE.match(str(request.json.get("message", "")))
+                if match:
+                    found[int(match.group(1))] += 1
+        return found
+
+    def account_digest(self, result: FaultResult, parts: int) -> FaultResult:
+        """Lost and duplicated digest parts; a duplicate is documented only
+        for the part the sender logged as resumed after an expired claim."""
+        got = self.digest_receipts()
+        resumed = {int(part) for _, part in DIGEST_AMBIGUOUS_LINE.findall(self.log_text())}
+        (row,) = self.digest_rows()
+        result.expected = parts
+        result.delivered = sum(1 for part in range(1, parts + 1) if got[part] > 0)
+        result.lost = sum(1 for part in range(1, parts + 1) if got[part] == 0) + (
+            0 if row.state == "sent" else parts
+        )
+        for part, n in got.items():
+            extra = n - 1
+            if extra > 0 and part in resumed:
+                result.ambiguous += 1
+                extra -= 1
+            result.duplicated += max(0, extra) + (n if part > parts else 0)
+        result.metrics.setdefault("digest_state", row.state)
+        result.metrics.setdefault("parts_sent", row.parts_sent)
+        result.metrics.setdefault("digest_attempts", row.attempts)
+        return result
 
     def ops_receipts(self) -> list[str]:
         return [

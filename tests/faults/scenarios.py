@@ -17,6 +17,7 @@ from pathlib import Path
 
 from celery import Celery
 
+from monitor.storage.story_models import Digest
 from tests.faults.harness import RSS, FaultResult, Rig, calm, feed_doc, measure, story
 from tests.support.feed_server import FeedServer, route
 from tests.support.processes import wait_until
@@ -357,3 +358,61 @@ def case27_smtp_down_then_up(rig: Rig) -> FaultResult:
         worker_alive=worker.poll() is None,
     )
     return rig.account(result, {story("m", 1).link or ""}, channel="mail")
+
+
+def digest_worker_killed_mid_send_and_redis_restarted(rig: Rig) -> FaultResult:
+    """A stored three-part digest; the webhook takes part 1, holds its
+    answer to part 2 for 4 s; meanwhile the whole worker is killed (-9) and
+    redis-server too. Redis comes back, a new worker starts: the digest's
+    claim (alerts.lease 8 s) expires, the sweep resumes at part 2 (the one
+    in flight: the documented ambiguous send, logged) and sends part 3."""
+    from datetime import timedelta
+
+    from monitor.storage import utcnow
+
+    rig.feeds.add_file("/q.xml", feed_doc("q", [calm("q", 1)]))
+    rig.write_config([("Q", rig.feeds.url("/q.xml"), None)])
+    now = utcnow()
+    parts = [
+        {"title": f"news-monitor digest ({n}/3)", "body": f"Digest part {n} of 3", "format": "text"}
+        for n in (1, 2, 3)
+    ]
+    with rig.factory.begin() as session:
+        session.add(
+            Digest(
+                channel="hook",
+                period_start=now - timedelta(hours=1),
+                period_end=now,
+                parts=parts,
+                story_count=3,
+                next_attempt_at=now,
+            )
+        )
+    rig.hook.script(200, "delay:4")
+    worker = rig.start_worker(concurrency=1)
+    rig.start_beat()
+
+    def holding_part_two() -> bool:
+        with rig.hook._cond:
+            return not rig.hook._steps and len(rig.hook.requests) >= 2
+
+    wait_until(holding_part_two, 40, interval=0.05, what="the webhook to hold part 2")
+    rig.kill_worker(worker)
+    rig.redis.kill()
+    t_kill = time.monotonic()
+    time.sleep(2)
+    rig.redis.start()
+    worker = rig.start_worker("w2", concurrency=1)
+    wait_until(lambda: rig.digest_rows()[0].state == "sent", 60, what="the digest to be marked sent")
+    resumed = measure(t_kill)
+    time.sleep(SETTLE)
+    result = FaultResult(
+        "digest: worker killed mid-send, Redis restarted",
+        "kill -9 of the worker and of redis-server while the webhook held part 2 of 3; restart both",
+    )
+    result.metrics.update(
+        resumed_after_s=resumed,
+        receipts=dict(sorted(rig.digest_receipts().items())),
+        worker_alive=worker.poll() is None,
+    )
+    return rig.account_digest(result, len(parts))

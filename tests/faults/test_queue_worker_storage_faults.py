@@ -208,3 +208,20 @@ def test_case28_crash_between_send_and_mark_sent(make_rig: MakeRig) -> None:
     assert result.metrics["attempts"] == 2, result.line()
     assert (result.metrics["db_matches"], result.metrics["db_deliveries"]) == (1, 1)
     assert result.metrics["worker_alive"]
+
+
+def test_digest_worker_killed_mid_send_and_redis_restarted(make_rig: MakeRig) -> None:
+    """A three-part digest, the whole worker and redis-server killed while
+    the webhook holds part 2: the digest is resumed at part 2 by the next
+    worker once its claim expires and finished with part 3. Part 1 and part
+    3 arrive exactly once; part 2 (the one in flight) at most twice, the
+    second time logged with the digest's dedupe key; nothing is lost."""
+    rig = make_rig()
+    result = scenarios.digest_worker_killed_mid_send_and_redis_restarted(rig)
+    assert (result.lost, result.duplicated) == (0, 0), result.line()
+    assert result.delivered == result.expected == 3, result.line()
+    receipts = result.metrics["receipts"]
+    assert receipts[1] == 1 and receipts[3] == 1, result.line()
+    assert receipts[2] == 1 + result.ambiguous and result.ambiguous <= 1, result.line()
+    assert result.metrics["digest_state"] == "sent" and result.metrics["parts_sent"] == 3, result.line()
+    assert result.metrics["worker_alive"]

@@ -308,3 +308,50 @@ def test_feed_credentials_stay_out_of_logs_outcomes_and_names(
     assert server.requests[-1].headers.get("authorization", "").startswith("Basic ")  # still used to fetch
     assert "hunter2" not in f"{outcome.url} {outcome.name} {outcome.error} {outcome.describe()}"
     assert "hunter2" not in caplog.text
+
+
+def test_a_feed_failing_n_polls_in_a_row_sends_one_notice_and_one_on_recovery(
+    server: FeedServer, session_factory: sessionmaker[Session]
+) -> None:
+    """fetch.failure_notice_after (3 here): the third failure in a row is
+    announced once, later failures are not, the recovery is announced once;
+    a second run of failures is announced again."""
+    from tests.support.feed_server import route
+
+    good = rss([Item("g1", "Back again")])
+    server.add_sequence(
+        "/shaky.xml",
+        [route(status=500)] * 5 + [route(status=200, body=good)] + [route(status=503)] * 3,
+    )
+    settings = load_config_text(
+        f"fetch:\n  timeout: 5s\n  allow_hosts: ['{server.netloc}']\n  failure_notice_after: 3\n"
+        f"feeds:\n  - {{url: '{server.url('/shaky.xml')}', name: Shaky}}\n"
+    )
+    sync_feeds(session_factory, settings)
+    fid = feed_id(session_factory, server.url("/shaky.xml"))
+
+    def notices() -> list[tuple[str, str]]:
+        with session_factory() as session:
+            return [(n.kind, n.message) for n in session.scalars(select(Notice).order_by(Notice.id))]
+
+    now = utcnow()
+    kinds_after: list[list[str]] = []
+    for attempt in range(9):
+        outcome = poll_feed(
+            session_factory,
+            settings,
+            fid,
+            owner=f"p{attempt}",
+            force=True,
+            now=now + timedelta(minutes=attempt),
+        )
+        assert outcome.status == ("ok" if attempt == 5 else "error"), (attempt, outcome)
+        kinds_after.append([kind for kind, _ in notices()])
+    assert kinds_after[1] == []  # two failures: nothing yet
+    assert kinds_after[2] == ["feed_failing"]  # the third: one notice
+    assert kinds_after[4] == ["feed_failing"]  # the fourth and fifth add nothing
+    assert kinds_after[5] == ["feed_failing", "feed_recovered"]
+    assert kinds_after[8] == ["feed_failing", "feed_recovered", "feed_failing"]  # a new run of failures
+    failing, recovered = notices()[0][1], notices()[1][1]
+    assert "Shaky" in failing and "failed 3 polls in a row" in failing and "HTTP 500" in failing
+    assert "recovered after 5 failed polls" in recovered

@@ -84,7 +84,11 @@ def write_config(
     smtp: SmtpServer,
     broker_url: str | None = None,
     extra: str = "",
+    stories: str = "every-article",
 ) -> Path:
+    """The scenario's config. ``stories`` is the channels' alert policy:
+    ``every-article`` (one alert per match and channel, what these
+    scenarios count) or ``per-story``."""
     en, fr = server.url("/en.xml"), server.url("/fr.xml")
     broker = f"broker_url: '{broker_url}'\n" if broker_url else ""
     path.write_text(
@@ -101,8 +105,10 @@ feeds:
 channels:
   - name: hook
     url: '{hook.apprise_url("/alerts")}'
+    stories: {stories}
   - name: mail
     url: '{smtp.apprise_url(to="desk@example.org")}'
+    stories: {stories}
 topics:
   - id: strikes
     name: Strike negotiations
