@@ -136,6 +136,13 @@ class Feed(Base):
     lease_until: Mapped[datetime | None]
     poll_attempts: Mapped[int] = mapped_column(Integer, default=0)
 
+    # Polls that finished, by outcome (``/metrics``): counted on the feed's
+    # own row, which the poll updates anyway, so no counter row is shared by
+    # every worker.
+    polls_ok: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    polls_not_modified: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    polls_failed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     articles: Mapped[list[Article]] = relationship(back_populates="feed")
@@ -147,6 +154,7 @@ class Article(Base):
         UniqueConstraint("feed_id", "item_key"),
         Index("ix_articles_pending", "classified_at"),
         Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_fetched_at", "fetched_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -173,6 +181,8 @@ class Match(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "topic_id"),
         Index("ix_matches_topic_created", "topic_id", "created_at"),
+        # Newest first, with the id as tie-break: the pages' keyset pagination.
+        Index("ix_matches_created_id", "created_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -199,6 +209,8 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("match_id", "channel"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_state_id", "state", "id"),
+        Index("ix_deliveries_sent_at", "sent_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -178,6 +178,7 @@ class OutgoingAlert:
     link: str | None
     published_at: datetime | None
     feed_name: str
+    article_id: int
 
 
 def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
@@ -201,6 +202,7 @@ def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
         link=article.link,
         published_at=article.published_at,
         feed_name=feed_name,
+        article_id=article.id,
     )
 
 
