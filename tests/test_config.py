@@ -145,6 +145,7 @@ ALL_DURATIONS = (
     "alerts: {backoff_base: 1m, backoff_max: 2h, send_timeout: 1m, lease: 10m}\n"
     "workers: {beat_tick: 30s, sweep_interval: 1m, poll_time_limit: 2m, classify_time_limit: 5m,\n"
     "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s}\n"
+    "web: {session_lifetime: 7d}\n"
 )
 
 
@@ -185,6 +186,7 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
         180,
     )
     assert workers.visibility_timeout == 900
+    assert settings.web.session_lifetime == 7 * 86400
     # The file above writes every duration field the schema has.
     schema = Settings.model_json_schema()
     written = {
@@ -204,6 +206,7 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
                 "unacked_restore_interval",
             )
         ),
+        "web.session_lifetime",
     }
     assert _duration_paths(schema, schema) == written
 

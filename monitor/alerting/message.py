@@ -271,8 +271,12 @@ def render_alert(
     evidence: Mapping[str, Any] | None,
     model_version: str | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    review_url: str | None = None,
 ) -> RenderedAlert:
     """One alert as (title, body) plain text, cut to ``limits``.
+
+    ``review_url`` is the article's page (``web.base_url``), where one click
+    says whether the match was right: the last line, kept whole like the link.
 
     Send it with ``body_format=apprise.NotifyFormat.TEXT``.
     """
@@ -292,6 +296,8 @@ def render_alert(
         f"Score: {format_score(score)}",
         f"Evidence: {format_evidence(evidence, model_version)}",
     ]
+    if review_url:
+        lines.append(f"Review: {review_url}")
     body = "\n".join(lines)
     if sum((cost or (lambda _c: 1))(ch) for ch in body) > limits.body:
         # Keep the link whole (a cut link is a wrong link): cut the free text.

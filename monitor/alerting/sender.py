@@ -44,6 +44,7 @@ from monitor.storage import outbox
 from monitor.storage.db import run_in_transaction
 from monitor.storage.models import DeliveryState, utcnow
 from monitor.storage.outbox import Claim, OutgoingAlert
+from monitor.urls import article_page_url
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +104,7 @@ def _send(alert: OutgoingAlert, settings: Settings) -> SendOutcome:
         evidence=alert.evidence,
         model_version=alert.model_version,
         limits=channels_mod.channel_limits(channel),
+        review_url=article_page_url(settings.web.base_url, alert.article_id),
     )
     return channels_mod.notify(channel, rendered.title, rendered.body, settings.alerts.send_timeout)
 

@@ -27,6 +27,7 @@ from monitor.config.schema import (
     ReferenceProblems,
     Settings,
     TopicConfig,
+    WebSettings,
     WorkerSettings,
     parse_duration,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "ReferenceProblems",
     "Settings",
     "TopicConfig",
+    "WebSettings",
     "WorkerSettings",
     "environment",
     "load_config",
