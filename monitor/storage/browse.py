@@ -80,16 +80,17 @@ def match_page(session: Session, flt: MatchFilter, cursor: str | None = None) ->
     )
 
 
-def count_matches(session: Session, flt: MatchFilter) -> int:
-    """How many matches the filter selects, on every page together."""
-    query = filter_matches(
-        select(func.count(Match.id))
-        .select_from(Match)
-        .join(Article, Match.article_id == Article.id)
-        .join(Feed, Article.feed_id == Feed.id),
+def count_matches(session: Session, flt: MatchFilter, *, cap: int | None = None) -> int:
+    """How many matches the filter selects, on every page together; with
+    ``cap``, counting stops past it (``cap + 1`` means "more than ``cap``"),
+    so a count over a large history stays cheap."""
+    selected = filter_matches(
+        select(Match.id).join(Article, Match.article_id == Article.id).join(Feed, Article.feed_id == Feed.id),
         flt,
     )
-    return int(session.scalar(query) or 0)
+    if cap is not None:
+        selected = selected.limit(cap + 1)
+    return int(session.scalar(select(func.count()).select_from(selected.subquery())) or 0)
 
 
 def _as_date(value: Any) -> date:

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, or_, select, tuple_
 from sqlalchemy.orm import Session
 
+from monitor.storage.db import folded_like
 from monitor.storage.models import Article, Delivery, DeliveryState, Feed, FeedStatus, Match
 from monitor.urls import redact_url
 
@@ -224,7 +225,10 @@ def filter_matches(query: AnySelect, flt: MatchFilter) -> AnySelect:
         pattern = f"%{_escape_like(flt.feed)}%"
         query = query.where(or_(Feed.name.ilike(pattern, escape="\\"), Feed.url.ilike(pattern, escape="\\")))
     if flt.feed_id is not None:
-        query = query.where(Article.feed_id == flt.feed_id)
+        # "+ 0": SQLite would otherwise start from the feed's articles (its
+        # index on feed_id) and sort them all; newest-first over
+        # ix_matches_created_id stops after one page.
+        query = query.where(Article.feed_id + 0 == flt.feed_id)
     if flt.lang:
         query = query.where(Article.language == flt.lang)
     if flt.min_score is not None:
@@ -233,7 +237,7 @@ def filter_matches(query: AnySelect, flt: MatchFilter) -> AnySelect:
         for word in flt.search.split():
             pattern = f"%{_escape_like(word)}%"
             query = query.where(
-                or_(Article.title.ilike(pattern, escape="\\"), Article.summary.ilike(pattern, escape="\\"))
+                or_(folded_like(Article.title, pattern), folded_like(Article.summary, pattern))
             )
     return query
 
