@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, or_, select, tuple_
 from sqlalchemy.orm import Session
 
 from monitor.storage.db import folded_like
@@ -213,32 +213,39 @@ def _escape_like(text: str) -> str:
 
 
 def filter_matches(query: AnySelect, flt: MatchFilter) -> AnySelect:
-    """``query`` (over Match joined with Article and Feed) narrowed by the
-    filter's conditions; ``limit`` is the caller's."""
+    """``query`` (over ``Match``, other tables optional) narrowed by the
+    filter's conditions; ``limit`` is the caller's.
+
+    What concerns the article (feed, language, words) is one ``article_id IN
+    (SELECT ...)`` condition, so that both databases walk the matches newest
+    first (``ix_matches_created_id``) and stop after a page, whatever the
+    join order their planners would pick for a join: a feed's or a word's
+    articles sorted in full cost 10 to 100 times more.
+    """
     if flt.topic:
         query = query.where(Match.topic_id.in_(list(flt.topic)))
     if flt.since is not None:
         query = query.where(Match.created_at >= flt.since)
     if flt.until is not None:
         query = query.where(Match.created_at <= flt.until)
-    if flt.feed:
-        pattern = f"%{_escape_like(flt.feed)}%"
-        query = query.where(or_(Feed.name.ilike(pattern, escape="\\"), Feed.url.ilike(pattern, escape="\\")))
-    if flt.feed_id is not None:
-        # "+ 0": SQLite would otherwise start from the feed's articles (its
-        # index on feed_id) and sort them all; newest-first over
-        # ix_matches_created_id stops after one page.
-        query = query.where(Article.feed_id + 0 == flt.feed_id)
-    if flt.lang:
-        query = query.where(Article.language == flt.lang)
     if flt.min_score is not None:
         query = query.where(Match.score >= flt.min_score)
-    if flt.search:
-        for word in flt.search.split():
-            pattern = f"%{_escape_like(word)}%"
-            query = query.where(
-                or_(folded_like(Article.title, pattern), folded_like(Article.summary, pattern))
-            )
+    about_article: list[ColumnElement[bool]] = []
+    if flt.feed:
+        pattern = f"%{_escape_like(flt.feed)}%"
+        feeds = select(Feed.id).where(or_(folded_like(Feed.name, pattern), folded_like(Feed.url, pattern)))
+        about_article.append(Article.feed_id.in_(feeds))
+    if flt.feed_id is not None:
+        about_article.append(Article.feed_id == flt.feed_id)
+    if flt.lang:
+        about_article.append(Article.language == flt.lang)
+    for word in (flt.search or "").split():
+        pattern = f"%{_escape_like(word)}%"
+        about_article.append(or_(folded_like(Article.title, pattern), folded_like(Article.summary, pattern)))
+    if about_article:
+        # Its own ``articles``, whether or not the outer query joins them.
+        article_holds = select(Article.id).where(Article.id == Match.article_id, *about_article)
+        query = query.where(article_holds.correlate(Match).exists())
     return query
 
 

@@ -27,7 +27,6 @@ from monitor.storage.browse import (
     CursorError,
     MatchPage,
     article_view,
-    count_matches,
     daily_counts,
     match_page,
 )
@@ -37,7 +36,6 @@ from monitor.web.context import Db, Web, browser_session, signed_in, web
 from monitor.web.topics import topic_overviews
 
 COUNT_DAYS = 14  # the per-day table when no since/until is given
-COUNT_CAP = 1000  # "1,000+": an exact count of a long history costs a scan of it
 MAX_COUNT_DAYS = 92
 
 
@@ -197,8 +195,6 @@ def matches_page(request: Request, s: Db, ctx: Web) -> Response:
             "form": form,
             "error": error,
             "rows": page.rows,
-            "total": None if error else count_matches(s, flt, cap=COUNT_CAP),
-            "count_cap": COUNT_CAP,
             "older": page_link(page.next_cursor),
             "newer": page_link(page.prev_cursor),
             "first_page": "/matches?" + urlencode(kept) if page.prev_cursor else None,

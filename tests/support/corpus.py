@@ -83,7 +83,7 @@ class Corpus:
 
 def _title(rng: random.Random, language: str, index: int) -> str:
     words = _EN if language == "en" else _FR
-    picked = rng.sample(words, 3) + [rng.choice(_GENERAL)]
+    picked = [*rng.sample(words, 3), rng.choice(_GENERAL)]
     return f"{' '.join(picked).capitalize()} ({index})"
 
 
