@@ -252,5 +252,5 @@ def test_every_page_answers_and_names_only_our_assets(make_client: MakeClient, c
         assert response.status_code == 200, path
         for url in re.findall(r'(?:src|href)="([^"#]+)"', response.text):
             assert (
-                url.startswith("/") and not url.startswith("//") or url.startswith("https://news.example/")
+                (url.startswith("/") and not url.startswith("//")) or url.startswith("https://news.example/")
             ), (path, url)
