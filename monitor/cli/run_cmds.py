@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import click
@@ -78,16 +79,19 @@ def serve(cli: CliContext, host: str, port: int) -> None:
     """
     import uvicorn
 
-    from monitor.web.access import AccessError, check_bind, configured_tokens
+    from monitor.web.access import AccessError, RedactTokens, check_bind, configured_tokens, logging_config
     from monitor.web.app import create_app
 
     settings = cli.settings
     try:
-        check_bind(host, configured_tokens(settings))
+        tokens = configured_tokens(settings)
+        check_bind(host, tokens)
         app = create_app(settings)
     except AccessError as exc:
         raise click.ClickException(str(exc)) from None
+    for handler in logging.getLogger().handlers:  # our own log lines too
+        handler.addFilter(RedactTokens(tokens))
     _say(
         f"serving http://{host}:{port}/matches (API docs at /api/docs), database {redact_url(settings.database_url)}"
     )
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    uvicorn.run(app, host=host, port=port, log_config=logging_config(tokens), proxy_headers=False)

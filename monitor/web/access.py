@@ -23,14 +23,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import copy
 import hashlib
 import hmac
 import json
+import logging
 import os
 import secrets
 import time
 from dataclasses import dataclass
 from ipaddress import ip_address
+from typing import Any
 
 from monitor.config import Settings, environment
 from monitor.config.schema import token_problem
@@ -141,7 +144,7 @@ class Access:
     def new_session(self, *, signed_in: bool) -> tuple[Session, str]:
         """A fresh session and its cookie value."""
         lifetime = self.session_lifetime if signed_in else 86400.0
-        session = Session(secrets.token_urlsafe(18), signed_in, time.time() + lifetime)
+        session = Session(secrets.token_urlsafe(18), signed_in, float(int(time.time() + lifetime)))
         raw = json.dumps({"n": session.nonce, "s": signed_in, "e": int(session.expires)}).encode()
         payload = base64.urlsafe_b64encode(raw).rstrip(b"=")
         return session, f"{payload.decode('ascii')}.{self._sign(payload)}"
@@ -169,3 +172,41 @@ class Access:
         if session is None or not presented:
             return False
         return hmac.compare_digest(self.csrf_token(session), presented)
+
+
+MASK = "****"
+
+
+class RedactTokens(logging.Filter):
+    """Masks the configured tokens in every log record a handler emits: a
+    token pasted into a URL would otherwise reach the access log with it."""
+
+    def __init__(self, tokens: tuple[str, ...] | list[str] = ()) -> None:
+        super().__init__()
+        self.tokens = tuple(tokens)
+
+    def _clean(self, value: object) -> object:
+        if isinstance(value, str):
+            for token in self.tokens:
+                value = value.replace(token, MASK)
+        return value
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.tokens:
+            record.msg = self._clean(record.msg)
+            if isinstance(record.args, tuple):
+                record.args = tuple(self._clean(arg) for arg in record.args)
+            elif isinstance(record.args, dict):
+                record.args = {key: self._clean(arg) for key, arg in record.args.items()}
+        return True
+
+
+def logging_config(tokens: tuple[str, ...]) -> dict[str, Any]:
+    """uvicorn's logging configuration with :class:`RedactTokens` on its handlers."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["filters"] = {"redact": {"()": RedactTokens, "tokens": list(tokens)}}
+    for handler in config["handlers"].values():
+        handler["filters"] = ["redact"]
+    return config

@@ -220,7 +220,7 @@ def fill(
                 session.execute(insert(Match), rows)
                 session.execute(insert(Delivery), deliveries)
     with factory.begin() as session:
-        judged = rng.sample(article_ids, min(50, len(article_ids)))
+        judged = rng.sample(article_ids, min(50, len(article_ids) // 10))
         session.execute(
             insert(Feedback),
             [

@@ -251,6 +251,6 @@ def test_every_page_answers_and_names_only_our_assets(make_client: MakeClient, c
         response = client.get(path, follow_redirects=True)
         assert response.status_code == 200, path
         for url in re.findall(r'(?:src|href)="([^"#]+)"', response.text):
-            assert (
-                (url.startswith("/") and not url.startswith("//")) or url.startswith("https://news.example/")
+            assert (url.startswith("/") and not url.startswith("//")) or url.startswith(
+                "https://news.example/"
             ), (path, url)
