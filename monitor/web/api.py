@@ -74,7 +74,7 @@ def _filter(
         raise HTTPException(422, f"{exc.field}: {exc}") from None
 
 
-@reads.get("/matches", summary="Stored matches, newest first, a page at a time")
+@reads.get("/matches", tags=["matches"], summary="Stored matches, newest first, a page at a time")
 def matches(
     s: Db,
     ctx: Web,
@@ -110,7 +110,7 @@ def matches(
     return body
 
 
-@reads.get("/matches/daily", summary="Matches per topic per UTC day")
+@reads.get("/matches/daily", tags=["matches"], summary="Matches per topic per UTC day")
 def matches_daily(
     s: Db,
     topic: Topics = None,
@@ -129,7 +129,11 @@ def matches_daily(
     return {"first": counts.first.isoformat(), "last": counts.last.isoformat(), "counts": counts.as_json()}
 
 
-@reads.get("/articles/{article_id}", summary="One article: its matches with their evidence, and feedback")
+@reads.get(
+    "/articles/{article_id}",
+    tags=["articles"],
+    summary="One article: its matches with their evidence, and feedback",
+)
 def article(s: Db, article_id: int) -> dict[str, Any]:
     view = article_view(s, article_id)
     if view is None:
@@ -144,7 +148,9 @@ class FeedbackIn(BaseModel):
     relevant: bool = Field(description="true: the article is about the topic; false: it is not")
 
 
-@writes.post("/articles/{article_id}/feedback", summary="Say whether an article is about a topic")
+@writes.post(
+    "/articles/{article_id}/feedback", tags=["articles"], summary="Say whether an article is about a topic"
+)
 def feedback(ctx: Web, article_id: int, judgement: FeedbackIn) -> dict[str, Any]:
     if judgement.topic not in {t.id for t in ctx.settings.topics}:
         raise HTTPException(422, f"topic: {judgement.topic!r} is not a configured topic")
@@ -162,12 +168,12 @@ def feedback(ctx: Web, article_id: int, judgement: FeedbackIn) -> dict[str, Any]
     }
 
 
-@reads.get("/topics", summary="The configured topics and what the model learned for each")
+@reads.get("/topics", tags=["topics"], summary="The configured topics and what the model learned for each")
 def topics(s: Db, ctx: Web) -> list[dict[str, Any]]:
     return [overview.as_json() for overview in topic_overviews(ctx.settings, s)]
 
 
-@reads.get("/topics/{topic_id}", summary="One topic, with its matches per day over 30 days")
+@reads.get("/topics/{topic_id}", tags=["topics"], summary="One topic, with its matches per day over 30 days")
 def topic(s: Db, ctx: Web, topic_id: str) -> dict[str, Any]:
     found = next((o for o in topic_overviews(ctx.settings, s) if o.config.id == topic_id), None)
     if found is None:
@@ -180,6 +186,7 @@ def topic(s: Db, ctx: Web, topic_id: str) -> dict[str, Any]:
 
 @reads.get(
     "/topics/{topic_id}/preview",
+    tags=["topics"],
     summary="What a threshold would keep, drop and add among the last 30 days' articles",
     responses={202: {"description": "the window is being re-scored: ask again"}},
 )
@@ -205,7 +212,7 @@ def preview(ctx: Web, topic_id: str, threshold: Annotated[float, Query(ge=0, le=
     }
 
 
-@reads.get("/feeds", summary="Feeds with their polling state")
+@reads.get("/feeds", tags=["feeds"], summary="Feeds with their polling state")
 def feeds(s: Db, ctx: Web) -> list[dict[str, Any]]:
     return [
         view.as_json() for view in list_feeds(s, now=utcnow(), silent_after=ctx.settings.fetch.silent_after)
@@ -221,7 +228,9 @@ def feed_reset(ctx: Web, feed_id: int) -> dict[str, Any]:
     return {"feed_id": feed_id, "reset": True}
 
 
-@reads.get("/deliveries", summary="Alert deliveries, newest first, with the count per state")
+@reads.get(
+    "/deliveries", tags=["deliveries"], summary="Alert deliveries, newest first, with the count per state"
+)
 def deliveries(
     s: Db,
     ctx: Web,
@@ -241,7 +250,7 @@ def deliveries(
     }
 
 
-@writes.post("/deliveries/{delivery_id}/retry", summary="Send a dead delivery again")
+@writes.post("/deliveries/{delivery_id}/retry", tags=["deliveries"], summary="Send a dead delivery again")
 def delivery_retry(ctx: Web, delivery_id: int) -> dict[str, Any]:
     count = run_in_transaction(ctx.factory, lambda s: outbox.retry_dead(s, [delivery_id]))
     if not count:
@@ -249,7 +258,7 @@ def delivery_retry(ctx: Web, delivery_id: int) -> dict[str, Any]:
     return {"delivery_id": delivery_id, "retried": True}
 
 
-@writes.post("/deliveries/retry-dead", summary="Send every dead delivery again")
+@writes.post("/deliveries/retry-dead", tags=["deliveries"], summary="Send every dead delivery again")
 def deliveries_retry_dead(ctx: Web) -> dict[str, Any]:
     return {"retried": run_in_transaction(ctx.factory, lambda s: outbox.retry_dead(s))}
 

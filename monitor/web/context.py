@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.orm import Session as DbSession
 from sqlalchemy.orm import sessionmaker
@@ -60,17 +61,23 @@ def signed_in(request: Request) -> bool:
     return session is not None and session.signed_in
 
 
+# Declares the scheme in the OpenAPI document (Swagger UI's "Authorize");
+# the check itself is ours, with the messages below.
+bearer_scheme = HTTPBearer(auto_error=False, description="a token of MONITOR_API_TOKEN or web.tokens")
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="news-monitor"'}
 
 
-def api_read(request: Request) -> None:
+def api_read(request: Request, _: Bearer) -> None:
     """Reads are open unless ``web.protect_reads``; then a token or a sign-in."""
     access = web(request).access
     if access.protect_reads and not signed_in(request):
         raise HTTPException(401, "reading needs a token: send Authorization: Bearer TOKEN", _CHALLENGE)
 
 
-def api_write(request: Request) -> None:
+def api_write(request: Request, _: Bearer) -> None:
     """Writes need a bearer token, and nothing else (no cookie, so no CSRF)."""
     access = web(request).access
     if not access.writes_enabled:

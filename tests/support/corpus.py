@@ -21,6 +21,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.storage import Article, Delivery, DeliveryState, Feed, Feedback, FeedStatus, Match, utcnow
 
 TOPICS = ("ai-likeness", "strike-negotiations", "digital-doubles")
+TOPIC_NAMES = {
+    "ai-likeness": "AI and performers' likeness",
+    "strike-negotiations": "Strike negotiations",
+    "digital-doubles": "Digital doubles",
+}
 MODEL_VERSION = "tm-1a4f26e29e27+r0a1b2c3d"
 
 _EN = (

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, load_config_text
 from monitor.web.app import create_app
-from tests.support.corpus import TOPICS, Corpus, fill
+from tests.support.corpus import TOPIC_NAMES, TOPICS, Corpus, fill
 
 TOKEN = "test-token-0123456789abcdef"
 OTHER_TOKEN = "second-token-abcdef0123456789"
@@ -31,7 +31,7 @@ def config_text(
     db_url: str, *, tokens: tuple[str, ...] = (TOKEN,), extra: str = "", model: str = "rules"
 ) -> str:
     topics = "\n".join(
-        f"  - {{id: {topic}, name: {topic.replace('-', ' ').title()}, model: {model}"
+        f'  - {{id: {topic}, name: "{TOPIC_NAMES[topic]}", model: {model}'
         + (", rules: {any: [actors, acteurs, AI, IA, strike, grève]}" if model == "rules" else "")
         + ", channels: [newsroom]}"
         for topic in TOPICS
