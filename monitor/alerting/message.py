@@ -276,7 +276,8 @@ def render_alert(
     """One alert as (title, body) plain text, cut to ``limits``.
 
     ``review_url`` is the article's page (``web.base_url``), where one click
-    says whether the match was right: the last line, kept whole like the link.
+    says whether the match was right: the line after the link, kept whole
+    like it.
 
     Send it with ``body_format=apprise.NotifyFormat.TEXT``.
     """
@@ -297,7 +298,7 @@ def render_alert(
         f"Evidence: {format_evidence(evidence, model_version)}",
     ]
     if review_url:
-        lines.append(f"Review: {review_url}")
+        lines.insert(3, f"Review: {review_url}")  # beside the link: kept whole when a body is cut
     body = "\n".join(lines)
     if sum((cost or (lambda _c: 1))(ch) for ch in body) > limits.body:
         # Keep the link whole (a cut link is a wrong link): cut the free text.
