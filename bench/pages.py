@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ from monitor.storage import create_db_engine, make_session_factory  # noqa: E402
 from monitor.storage.migrate import upgrade  # noqa: E402
 from tests.support.corpus import TOPICS, fill  # noqa: E402
 from tests.support.databases import throwaway_postgres  # noqa: E402
-from tests.support.processes import free_port, stop, wait_until  # noqa: E402
+from tests.support.processes import monitor_serve  # noqa: E402
 
 TOKEN = "bench-token-0123456789abcdef"
 
@@ -68,30 +67,8 @@ def serving(database_url: str, workdir: Path) -> Iterator[str]:
     config = workdir / "monitor.yaml"
     topics = "\n".join(f"  - {{id: {t}, name: {t}, model: rules, rules: {{any: [x]}}}}" for t in TOPICS)
     config.write_text(f"database_url: '{database_url}'\ntopics:\n{topics}\n", encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    env.update({"MONITOR_API_TOKEN": TOKEN, "PYTHONPATH": str(REPO_ROOT)})
-    log = (workdir / "serve.log").open("ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{base}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_until(answers, 60, what="monitor serve")
+    with monitor_serve(config, workdir / "serve.log", extra_env={"MONITOR_API_TOKEN": TOKEN}) as base:
         yield base
-    finally:
-        stop(proc)
 
 
 def deep_link(client: httpx.Client, pages: int) -> str:

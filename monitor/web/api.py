@@ -25,7 +25,7 @@ from monitor.matching.feedback import FeedbackError, record_feedback
 from monitor.query import FilterError, delivery_json, match_filter
 from monitor.storage import DeliveryState, outbox, run_in_transaction, utcnow
 from monitor.storage.browse import CursorError, article_view, count_matches, daily_counts, match_page
-from monitor.storage.views import list_deliveries, list_feeds
+from monitor.storage.views import MatchFilter, list_deliveries, list_feeds
 from monitor.web.context import Db, Web, api_read, api_write, reject_unknown_query
 from monitor.web.topics import topic_overviews
 
@@ -47,36 +47,7 @@ Search = Annotated[
 ]
 
 
-def _filter(
-    topic: list[str] | None,
-    since: str | None,
-    until: str | None,
-    feed: str | None,
-    feed_id: int | None,
-    lang: str | None,
-    min_score: float | None,
-    search: str | None,
-    limit: int,
-) -> Any:
-    try:
-        return match_filter(
-            topic=topic or (),
-            since=since,
-            until=until,
-            feed=feed,
-            feed_id=feed_id,
-            lang=lang,
-            min_score=min_score,
-            search=search,
-            limit=limit,
-        )
-    except FilterError as exc:
-        raise HTTPException(422, f"{exc.field}: {exc}") from None
-
-
-@reads.get("/matches", tags=["matches"], summary="Stored matches, newest first, a page at a time")
-def matches(
-    s: Db,
+def match_filters(
     ctx: Web,
     topic: Topics = None,
     since: Since = None,
@@ -89,12 +60,34 @@ def matches(
     limit: Annotated[
         int | None, Query(ge=1, le=MAX_PAGE, description="page size (default web.page_size)")
     ] = None,
+) -> MatchFilter:
+    """The filters of ``monitor matches``, as query parameters."""
+    try:
+        return match_filter(
+            topic=topic or (),
+            since=since,
+            until=until,
+            feed=feed,
+            feed_id=feed_id,
+            lang=lang,
+            min_score=min_score,
+            search=search,
+            limit=limit or ctx.settings.web.page_size,
+        )
+    except FilterError as exc:
+        raise HTTPException(422, f"{exc.field}: {exc}") from None
+
+
+Filters = Annotated[MatchFilter, Depends(match_filters)]
+
+
+@reads.get("/matches", tags=["matches"], summary="Stored matches, newest first, a page at a time")
+def matches(
+    s: Db,
+    flt: Filters,
     cursor: Annotated[str | None, Query(description="next_cursor or prev_cursor of a previous page")] = None,
     total: Annotated[bool, Query(description="also count every match the filter selects")] = False,
 ) -> dict[str, Any]:
-    flt = _filter(
-        topic, since, until, feed, feed_id, lang, min_score, search, limit or ctx.settings.web.page_size
-    )
     try:
         page = match_page(s, flt, cursor)
     except CursorError as exc:
@@ -110,20 +103,12 @@ def matches(
     return body
 
 
-@reads.get("/matches/daily", tags=["matches"], summary="Matches per topic per UTC day")
+@reads.get("/matches/daily", tags=["matches"], summary="Matches per topic per UTC day (limit is ignored)")
 def matches_daily(
     s: Db,
-    topic: Topics = None,
-    since: Since = None,
-    until: Until = None,
-    feed: FeedText = None,
-    feed_id: FeedId = None,
-    lang: Lang = None,
-    min_score: MinScore = None,
-    search: Search = None,
+    flt: Filters,
     days: Annotated[int, Query(ge=1, le=366, description="days back from today (UTC)")] = 30,
 ) -> dict[str, Any]:
-    flt = _filter(topic, since, until, feed, feed_id, lang, min_score, search, 1)
     today = utcnow().date()
     counts = daily_counts(s, flt, first=today - timedelta(days=days - 1), last=today)
     return {"first": counts.first.isoformat(), "last": counts.last.isoformat(), "counts": counts.as_json()}
@@ -179,8 +164,7 @@ def topic(s: Db, ctx: Web, topic_id: str) -> dict[str, Any]:
     if found is None:
         raise HTTPException(404, f"no topic {topic_id!r} in the config")
     today = utcnow().date()
-    flt = _filter([topic_id], None, None, None, None, None, None, None, 1)
-    counts = daily_counts(s, flt, first=today - timedelta(days=29), last=today)
+    counts = daily_counts(s, match_filter(topic=[topic_id]), first=today - timedelta(days=29), last=today)
     return {**found.as_json(), "daily": counts.as_json()}
 
 

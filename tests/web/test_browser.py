@@ -10,9 +10,6 @@ as a screenshot in docs/screenshots/.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,7 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -30,7 +26,7 @@ from monitor.storage import Feed, Feedback, create_db_engine, make_session_facto
 from monitor.storage.migrate import upgrade
 from tests.support.corpus import TOPIC_NAMES, TOPICS, fill
 from tests.support.databases import drop_schema
-from tests.support.processes import REPO_ROOT, free_port, stop, wait_until
+from tests.support.processes import monitor_serve
 from tests.web.conftest import TOKEN, config_text, screenshots_dir
 
 pytestmark = pytest.mark.slow
@@ -75,31 +71,11 @@ def serving(database_url: str, workdir: Path, *, matches: int, days: float) -> I
         )
     config = workdir / "monitor.yaml"
     config.write_text(config_text(database_url, tokens=(), model="learned"), encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    env.update({"MONITOR_API_TOKEN": TOKEN, "PYTHONPATH": str(REPO_ROOT), "MONITOR_EMBED_THREADS": "1"})
-    log = workdir / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "--config", str(config), "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{base}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return proc.poll() is not None
-
+    environment = {"MONITOR_API_TOKEN": TOKEN, "MONITOR_EMBED_THREADS": "1"}
     try:
-        wait_until(answers, 60, what="monitor serve")
-        assert proc.poll() is None, log.read_text()
-        yield Served(base, factory)
+        with monitor_serve(config, workdir / "serve.log", extra_env=environment) as base:
+            yield Served(base, factory)
     finally:
-        stop(proc)
         engine.dispose()
 
 

@@ -4,9 +4,6 @@ debug level."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,7 +13,7 @@ import pytest
 from monitor.storage import create_db_engine, make_session_factory
 from monitor.storage.migrate import upgrade
 from tests.support.corpus import TOPICS, fill
-from tests.support.processes import REPO_ROOT, free_port, stop, wait_until
+from tests.support.processes import monitor_serve
 from tests.web.conftest import CSRF, TOKEN, config_text
 
 pytestmark = pytest.mark.slow
@@ -34,31 +31,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     engine.dispose()
     config = tmp_path / "monitor.yaml"
     config.write_text(config_text(url, tokens=()), encoding="utf-8")
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MONITOR_")}
-    env.update({"MONITOR_API_TOKEN": TOKEN, "MONITOR_LOG_LEVEL": "DEBUG", "PYTHONPATH": str(REPO_ROOT)})
     log = tmp_path / "serve.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "monitor", "-vv", "--config", str(config), "serve", "--port", str(port)],
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-
-    def answers() -> bool:
-        try:
-            return httpx.get(f"{base}/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return proc.poll() is not None  # ended: fail below with its log
-
-    try:
-        wait_until(answers, 60, what="monitor serve")
-        assert proc.poll() is None, log.read_text()
+    environment = {"MONITOR_API_TOKEN": TOKEN, "MONITOR_LOG_LEVEL": "DEBUG"}
+    with monitor_serve(config, log, extra_env=environment, options=["-vv"]) as base:
         yield base, log
-    finally:
-        stop(proc)
 
 
 def test_no_token_reaches_the_log(served: tuple[str, Path]) -> None:
