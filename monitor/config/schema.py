@@ -12,75 +12,31 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+# Field types and the web section live in their own modules; the names
+# below are re-exported because callers import them from here.
+from monitor.config.fields import DURATION_PATTERN as DURATION_PATTERN
+from monitor.config.fields import Duration as Duration
+from monitor.config.fields import Location, PollInterval
+from monitor.config.fields import ReferenceProblems as ReferenceProblems
+from monitor.config.fields import Strict as _Strict
+from monitor.config.fields import parse_duration as parse_duration
+from monitor.config.web import WebSettings as WebSettings
+from monitor.config.web import token_problem as token_problem
 from monitor.urls import redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"
 
-DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$"
-_DURATION = re.compile(DURATION_PATTERN)
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-Location = tuple[str | int, ...]
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"7d"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 90s, 15m, 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use a number with s, m, h or d)")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-def _duration_schema(number: dict[str, float]) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [{"type": "number", **number}, {"type": "string", "pattern": DURATION_PATTERN}],
-            "description": "seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)",
-        }
-    )
-
-
-# Seconds, written as a number or with a unit.
-Duration = Annotated[float, BeforeValidator(parse_duration), _duration_schema({"exclusiveMinimum": 0})]
-# A time between two polls: one second at least.
-PollInterval = Annotated[
-    float, BeforeValidator(parse_duration), Field(ge=1), _duration_schema({"minimum": 1})
-]
-
-
-class ReferenceProblems(ValueError):
-    """Problems across fields; ``problems`` are (location relative to the
-    model that found them, message)."""
-
-    def __init__(self, problems: list[tuple[Location, str]]) -> None:
-        super().__init__("; ".join(message for _, message in problems))
-        self.problems = problems
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FetchSettings(_Strict):
@@ -299,61 +255,6 @@ class WorkerSettings(_Strict):
             )
             raise ReferenceProblems([(("visibility_timeout",), message)])
         return self
-
-
-class WebSettings(_Strict):
-    """The pages and the HTTP API of ``monitor serve``.
-
-    Writes (feedback, feed reset, delivery retry) need a token: an API client
-    sends ``Authorization: Bearer TOKEN``; a person signs in on the pages with
-    it. Tokens come from here and from ``MONITOR_API_TOKEN`` (one, or several
-    separated by commas). Without any token the server refuses to listen on
-    anything but a loopback address, and serves read-only.
-    """
-
-    base_url: str | None = Field(
-        None,
-        description="where people reach the pages (https://monitor.example.org); alerts then link "
-        "to each article's page, where one click records feedback",
-    )
-    tokens: tuple[str, ...] = Field(
-        (), description="bearer tokens for API writes and for signing in on the pages; use ${ENV}"
-    )
-    protect_reads: bool = Field(False, description="reads need a token or a sign-in too, not only writes")
-    session_lifetime: Duration = Field(30 * 86400.0, description="how long a sign-in on the pages lasts")
-    page_size: int = Field(50, ge=10, le=500, description="matches and deliveries per page")
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        parts = urlsplit(value.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            raise ValueError("base_url must be an http:// or https:// URL without query or fragment")
-        return value.strip().rstrip("/")
-
-    @field_validator("tokens")
-    @classmethod
-    def _strong_tokens(cls, tokens: tuple[str, ...]) -> tuple[str, ...]:
-        for token in tokens:
-            problem = token_problem(token)
-            if problem:
-                raise ValueError(problem)
-        return tokens
-
-
-MIN_TOKEN_LENGTH = 16
-
-
-def token_problem(token: str) -> str | None:
-    """Why a token cannot be used (None when it can). The message never
-    repeats the token: config errors and logs are read by others."""
-    if len(token) < MIN_TOKEN_LENGTH:
-        return f"a token needs at least {MIN_TOKEN_LENGTH} characters (this one has {len(token)})"
-    if any(ch.isspace() or ch == "," or not ch.isprintable() for ch in token):
-        return "a token cannot contain spaces, commas or control characters"
-    return None
 
 
 class Settings(_Strict):

@@ -5,7 +5,8 @@ versioned API for programs (``monitor.web.app.create_app``).
   request reaches and the access checks;
 * ``api``: ``/api/v1``; ``pages``: the HTML pages (``templates/``,
   ``static/``); ``topics``: what the model learned, threshold previews;
-  ``metrics``: ``/metrics``.
+  ``metrics``: ``/metrics``; ``rendering``: what the page handlers share;
+  ``signin``: signing in and out.
 """
 
 from monitor.web.access import AccessError

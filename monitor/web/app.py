@@ -24,10 +24,11 @@ from sqlalchemy import text
 
 from monitor.config import Settings
 from monitor.storage import create_db_engine, make_session_factory
-from monitor.web import api, pages
+from monitor.web import api, pages, rendering
 from monitor.web.access import Access
 from monitor.web.context import Db, Web, WebContext, api_read
 from monitor.web.metrics import CONTENT_TYPE, metrics_text
+from monitor.web.signin import signin
 from monitor.web.topics import PreviewRunner
 
 PAGE_POLICY = (
@@ -56,7 +57,7 @@ def _templates() -> Jinja2Templates:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters.update(pages.FILTERS)
+    environment.filters.update(rendering.FILTERS)
     return Jinja2Templates(env=environment)
 
 
@@ -102,8 +103,8 @@ def create_app(settings: Settings) -> FastAPI:
             response.headers.setdefault("Cache-Control", "no-store")
         return response
 
-    @app.exception_handler(pages.LoginRequired)
-    async def login_first(request: Request, exc: pages.LoginRequired) -> Response:
+    @app.exception_handler(rendering.LoginRequired)
+    async def login_first(request: Request, exc: rendering.LoginRequired) -> Response:
         return RedirectResponse("/login?" + urlencode({"next": exc.wanted}), status_code=303)
 
     @app.get("/health", tags=["operations"], summary="Database (and broker) reachable")
@@ -136,4 +137,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount("/static", StaticFiles(packages=[("monitor.web", "static")]), name="static")
     app.include_router(api.router)
     app.include_router(pages.pages)
+    app.include_router(signin)
     return app

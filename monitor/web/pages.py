@@ -11,14 +11,13 @@ things only for a signed-in person and carry a CSRF token; see
 at runtime.)
 """
 
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from monitor.alerting.message import safe_link
 from monitor.ingest.poll import reset_feed
 from monitor.matching.feedback import FeedbackError, record_feedback
 from monitor.query import FilterError, delivery_json, match_filter
@@ -31,112 +30,16 @@ from monitor.storage.browse import (
     match_page,
 )
 from monitor.storage.views import list_deliveries, list_feeds
-from monitor.web.access import CSRF_FIELD, SESSION_COOKIE
-from monitor.web.context import Db, Web, browser_session, signed_in, web
+from monitor.web.context import Db, Web
+from monitor.web.rendering import Csrf, first_param, message, page_reader, refused, render
 from monitor.web.topics import topic_overviews
 
 COUNT_DAYS = 14  # the per-day table when no since/until is given
 MAX_COUNT_DAYS = 92
 
 
-class LoginRequired(Exception):
-    """A page that needs a sign-in (``web.protect_reads``); the app redirects."""
-
-    def __init__(self, wanted: str) -> None:
-        super().__init__(wanted)
-        self.wanted = wanted
-
-
-def page_reader(request: Request) -> None:
-    if web(request).access.protect_reads and not signed_in(request):
-        raise LoginRequired(request.url.path + (f"?{request.url.query}" if request.url.query else ""))
-
-
 pages = APIRouter(include_in_schema=False)
 readable = APIRouter(include_in_schema=False, dependencies=[Depends(page_reader)])
-Csrf = Annotated[str, Form(alias=CSRF_FIELD)]
-
-
-def _set_session(request: Request, response: Response, cookie: str, lifetime: float | None) -> None:
-    base = web(request).settings.web.base_url or ""
-    response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
-        max_age=int(lifetime) if lifetime else None,
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https" or base.startswith("https://"),
-        path="/",
-    )
-
-
-def render(request: Request, template: str, context: dict[str, Any], status: int = 200) -> Response:
-    """A page, with the session (and so the CSRF token) its forms need."""
-    ctx = web(request)
-    session = browser_session(request)
-    cookie = None
-    if session is None:
-        session, cookie = ctx.access.new_session(signed_in=False)
-    response = ctx.templates.TemplateResponse(
-        request,
-        template,
-        {
-            **context,
-            "signed_in": signed_in(request),
-            "writes_enabled": ctx.access.writes_enabled,
-            "csrf_field": CSRF_FIELD,
-            "csrf": ctx.access.csrf_token(session),
-            "here": request.url.path + (f"?{request.url.query}" if request.url.query else ""),
-            "link": safe_link,
-        },
-        status_code=status,
-    )
-    if cookie is not None:
-        _set_session(request, response, cookie, None)
-    return response
-
-
-def message(request: Request, status: int, title: str, text: str) -> Response:
-    return render(request, "message.html", {"title": title, "text": text}, status)
-
-
-def refused(request: Request, csrf: str) -> Response | None:
-    """Why this form may not change anything (a page to show), or None."""
-    ctx = web(request)
-    if not ctx.access.writes_enabled:
-        return message(
-            request,
-            403,
-            "Changes are off",
-            "No token is configured, so nobody can sign in and change anything here. Set "
-            "MONITOR_API_TOKEN (or web.tokens in the config) and restart `monitor serve`.",
-        )
-    session = browser_session(request)
-    if session is None or not session.signed_in:
-        return message(request, 401, "Sign in first", "Only a signed-in person can change this.")
-    if not ctx.access.csrf_ok(session, csrf):
-        return message(
-            request,
-            403,
-            "Form refused",
-            "This form has expired or was sent from another site. Reload the page and try again.",
-        )
-    return None
-
-
-def _local_path(value: str | None) -> str:
-    """A path on this site to go back to; never another site."""
-    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
-        return value
-    return "/matches"
-
-
-# --- matches -----------------------------------------------------------------------
-
-
-def _first(params: Any, name: str) -> str | None:
-    value = params.get(name)
-    return value.strip() or None if isinstance(value, str) else None
 
 
 @readable.get("/")
@@ -148,10 +51,10 @@ def home() -> Response:
 def matches_page(request: Request, s: Db, ctx: Web) -> Response:
     params = request.query_params
     form = {
-        name: _first(params, name) or ""
+        name: first_param(params, name) or ""
         for name in ("feed_id", "lang", "since", "until", "min_score", "search")
     }
-    form["topic"] = _first(params, "topic") or ""
+    form["topic"] = first_param(params, "topic") or ""
     topics = [t for t in params.getlist("topic") if t]
     error = None
     try:
@@ -169,7 +72,7 @@ def matches_page(request: Request, s: Db, ctx: Web) -> Response:
             search=form["search"] or None,
             limit=ctx.settings.web.page_size,
         )
-        page = match_page(s, flt, _first(params, "cursor"))
+        page = match_page(s, flt, first_param(params, "cursor"))
     except (FilterError, CursorError, ValueError) as exc:
         error = f"{exc.field}: {exc}" if isinstance(exc, FilterError) else str(exc)
         flt = match_filter(limit=ctx.settings.web.page_size)
@@ -226,7 +129,7 @@ def article_page(request: Request, s: Db, ctx: Web, article_id: int) -> Response
             "article": view,
             "topic_ids": topic_ids,
             "configured": configured,
-            "saved": _first(request.query_params, "saved"),
+            "saved": first_param(request.query_params, "saved"),
         },
     )
 
@@ -279,7 +182,7 @@ def topic_page(request: Request, s: Db, ctx: Web, topic_id: str) -> Response:
         return message(request, 404, "No such topic", f"{topic_id!r} is not a configured topic.")
     today = utcnow().date()
     counts = daily_counts(s, match_filter(topic=[topic_id]), first=today - timedelta(days=29), last=today)
-    wanted = _first(request.query_params, "threshold")
+    wanted = first_param(request.query_params, "threshold")
     preview: dict[str, Any] | None = None
     run = None
     error = None
@@ -320,7 +223,7 @@ def feeds_page(request: Request, s: Db, ctx: Web) -> Response:
     return render(
         request,
         "feeds.html",
-        {"nav": "feeds", "feeds": views, "reset": _first(request.query_params, "reset")},
+        {"nav": "feeds", "feeds": views, "reset": first_param(request.query_params, "reset")},
     )
 
 
@@ -336,9 +239,9 @@ def feed_reset(request: Request, ctx: Web, feed_id: int, csrf: Csrf) -> Response
 
 @readable.get("/deliveries")
 def deliveries_page(request: Request, s: Db, ctx: Web) -> Response:
-    state_text = _first(request.query_params, "state")
+    state_text = first_param(request.query_params, "state")
     state = DeliveryState(state_text) if state_text in {x.value for x in DeliveryState} else None
-    cursor = _first(request.query_params, "cursor")
+    cursor = first_param(request.query_params, "cursor")
     before = int(cursor) if cursor and cursor.isdigit() and len(cursor) < 19 else None
     size = ctx.settings.web.page_size
     views = list_deliveries(s, state=state, limit=size + 1, before_id=before)
@@ -357,7 +260,7 @@ def deliveries_page(request: Request, s: Db, ctx: Web) -> Response:
             "state": state,
             "rows": [delivery_json(view) for view in shown],
             "older": older,
-            "retried": _first(request.query_params, "retried"),
+            "retried": first_param(request.query_params, "retried"),
         },
     )
 
@@ -383,51 +286,4 @@ def deliveries_retry_dead(request: Request, ctx: Web, csrf: Csrf) -> Response:
 # --- signing in ------------------------------------------------------------------------
 
 
-@pages.get("/login")
-def login_page(request: Request) -> Response:
-    wanted = _local_path(_first(request.query_params, "next"))
-    return render(request, "login.html", {"nav": "login", "next": wanted, "failed": False})
-
-
-@pages.post("/login")
-def login(
-    request: Request,
-    ctx: Web,
-    csrf: Csrf,
-    token: Annotated[str, Form(max_length=1000)],
-    next_page: Annotated[str, Form(alias="next")] = "/matches",
-) -> Response:
-    session = browser_session(request)
-    wanted = _local_path(next_page)
-    if not ctx.access.csrf_ok(session, csrf):
-        return message(
-            request, 403, "Form refused", "This form has expired. Reload the page and sign in again."
-        )
-    if not ctx.access.writes_enabled or not ctx.access.token_ok(token.strip()):
-        return render(request, "login.html", {"nav": "login", "next": wanted, "failed": True}, 401)
-    _, cookie = ctx.access.new_session(signed_in=True)  # a new nonce: no session fixation
-    response = RedirectResponse(wanted, 303)
-    _set_session(request, response, cookie, ctx.access.session_lifetime)
-    return response
-
-
-@pages.post("/logout")
-def logout(request: Request, ctx: Web, csrf: Csrf) -> Response:
-    if not ctx.access.csrf_ok(browser_session(request), csrf):
-        return message(request, 403, "Form refused", "This form has expired. Reload the page and try again.")
-    _, cookie = ctx.access.new_session(signed_in=False)
-    response = RedirectResponse("/matches", 303)
-    _set_session(request, response, cookie, None)
-    return response
-
-
-def _days_ago(day: date) -> int:
-    return (utcnow().date() - day).days
-
-
-def _short_time(moment: datetime | None) -> str:
-    return "–" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
-
-
-FILTERS = {"days_ago": _days_ago, "when": _short_time}
 pages.include_router(readable)
