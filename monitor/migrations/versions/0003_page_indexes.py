@@ -32,7 +32,7 @@ def upgrade() -> None:
     with op.batch_alter_table('feeds', schema=None) as batch_op:
         for name in POLL_COUNTERS:
             batch_op.add_column(sa.Column(name, sa.Integer(), server_default='0', nullable=False))
-    op.create_index('ix_matches_created_id', 'matches', ['created_at', 'id'], unique=False)
+    op.create_index('ix_matches_created_id', 'matches', ['created_at', 'id', 'article_id'], unique=False)
     op.create_index('ix_articles_fetched_at', 'articles', ['fetched_at'], unique=False)
     op.create_index('ix_deliveries_state_id', 'deliveries', ['state', 'id'], unique=False)
     op.create_index('ix_deliveries_sent_at', 'deliveries', ['sent_at'], unique=False)
