@@ -54,6 +54,7 @@ bench: install-dev
 	$(PY) bench/ingest.py
 	scripts/with-services.sh $(PY) bench/pipeline.py
 	scripts/with-services.sh $(PY) bench/faults.py
+	scripts/with-services.sh $(PY) bench/pages.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache var

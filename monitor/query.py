@@ -9,8 +9,10 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from monitor.alerting.channels import redact_text
+from monitor.alerting.message import clean_text
 from monitor.storage import utcnow
-from monitor.storage.views import MatchFilter
+from monitor.storage.views import DeliveryView, MatchFilter
 
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -61,6 +63,7 @@ def match_filter(
     min_score: float | None = None,
     search: str | None = None,
     limit: int = 50,
+    feed_id: int | None = None,
 ) -> MatchFilter:
     """A ``MatchFilter`` from the words a person types (the CLI and the API):
     ``since``/``until`` as ``24h``, ``7d``, a date or an ISO time."""
@@ -82,6 +85,7 @@ def match_filter(
         min_score=min_score,
         search=search,
         limit=limit,
+        feed_id=feed_id,
     )
 
 
@@ -94,3 +98,26 @@ def evidence_line(evidence: dict[str, Any]) -> str:
     if isinstance(terms, list) and terms:
         return "terms: " + ", ".join(str(t) for t in terms[:8])
     return ""
+
+
+def _when(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="seconds")
+
+
+def delivery_json(delivery: DeliveryView) -> dict[str, Any]:
+    """A delivery as shown (CLI and API): feed text without control
+    characters, errors without channel secrets."""
+    return {
+        "id": delivery.id,
+        "state": delivery.state.value,
+        "attempts": delivery.attempts,
+        "channel": delivery.channel,
+        "topic": delivery.topic_id,
+        "article_id": delivery.article_id,
+        "title": clean_text(delivery.title),
+        "next_attempt_at": _when(delivery.next_attempt_at),
+        "lease_until": _when(delivery.lease_until),
+        "sent_at": _when(delivery.sent_at),
+        "last_error": clean_text(redact_text(delivery.last_error)) if delivery.last_error else None,
+        "dedupe_key": delivery.dedupe_key,
+    }

@@ -156,3 +156,9 @@ def scrub_userinfo(text: str) -> str:
     """Any text (an error message, a log line) with the ``user:password@`` of
     every URL in it removed."""
     return _USERINFO.sub("//", text) if "@" in text else text
+
+
+def article_page_url(base_url: str | None, article_id: int) -> str | None:
+    """The page of one article (``monitor serve``), where a person says
+    whether a match was right; None without ``web.base_url``."""
+    return f"{base_url.rstrip('/')}/articles/{article_id}" if base_url else None

@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from monitor.matching import background, vocabulary  # noqa: E402
-from monitor.matching.embed import stderr_progress  # noqa: E402
+from monitor.matching import background, vocabulary
+from monitor.matching.embed import stderr_progress
 
 
 def save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:

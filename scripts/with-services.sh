@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # Run a command with a Redis and a PostgreSQL reachable, then clean up.
+# The page tests also need Debian's chromium (driven by Playwright, which
+# never downloads a browser here): installed with apt-get when missing.
 #
 # Uses the running ones (127.0.0.1:6379 and 127.0.0.1:5432) when they answer;
 # otherwise starts throwaway servers on free ports from the installed binaries,
@@ -45,6 +47,9 @@ except OSError:
     print("no")
 PY
 }
+
+# --- Chromium (tests/web/test_browser.py) -------------------------------------
+command -v chromium >/dev/null || apt_install chromium
 
 # --- Redis -------------------------------------------------------------------
 command -v redis-server >/dev/null || apt_install redis-server

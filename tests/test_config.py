@@ -149,6 +149,7 @@ ALL_DURATIONS = (
     "learning: {interval: 30m}\n"
     "stories: {window: 2d}\n"
     "channels: [{name: desk, url: 'json://127.0.0.1:9/x', digest: {every: 6h}}]\n"
+    "web: {session_lifetime: 7d}\n"
 )
 
 
@@ -193,6 +194,7 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
     assert settings.stories.window == 2 * 86400
     digest = settings.channels[0].digest
     assert digest is not None and digest.every == 6 * 3600
+    assert settings.web.session_lifetime == 7 * 86400
     # The file above writes every duration field the schema has.
     schema = Settings.model_json_schema()
     written = {
@@ -217,6 +219,7 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
         "learning.interval",
         "stories.window",
         "channels.digest.every",
+        "web.session_lifetime",
     }
     assert _duration_paths(schema, schema) == written
 

@@ -70,3 +70,13 @@ def test_image_installs_the_wheel_and_leaves_local_state_out() -> None:
     assert "/wheels/news_monitor-*.whl" in dockerfile
     ignored = (REPO_ROOT / ".dockerignore").read_text(encoding="utf-8").split()
     assert {".venv/", "var/", "**/__pycache__/", ".mypy_cache/", ".pytest_cache/"} <= set(ignored)
+
+
+def test_api_service_passes_its_token_and_the_shared_environment() -> None:
+    api = COMPOSE["services"]["api"]
+    environment = api["environment"]
+    assert environment["MONITOR_API_TOKEN"] == "${MONITOR_API_TOKEN:-}"
+    shared = {name: value for name, value in environment.items() if name != "MONITOR_API_TOKEN"}
+    assert shared == COMPOSE["x-monitor"]["environment"]
+    assert api["ports"] == ["127.0.0.1:8080:8080"]
+    assert "/health" in " ".join(api["healthcheck"]["test"])

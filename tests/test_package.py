@@ -18,6 +18,7 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
 
@@ -25,6 +26,7 @@ from monitor import resources
 from monitor.storage.migrate import head_revision
 from tests.conftest import REPO_ROOT, shared_path
 from tests.support.feed_server import FeedServer
+from tests.support.processes import free_port, stop, wait_until
 from tests.support.scenario import serve_feeds
 
 pytestmark = pytest.mark.slow
@@ -42,6 +44,13 @@ NOT_SOURCES = shutil.ignore_patterns(
     ".ruff_cache",
     ".pytest_cache",
 )
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def _run(args: list[str], *, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -134,6 +143,27 @@ def test_installed_wheel_works_from_an_empty_directory(
         ("SAG-AFTRA strike: actors", "strike-negotiations"),
         ("Grève à Hollywood : les ", "strike-negotiations"),
     }
+
+    # The pages, their stylesheet and the API docs' assets ship in the wheel too.
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MONITOR_", "PYTHON"))}
+    server = subprocess.Popen(
+        [str(installed / "monitor"), "serve", "--port", str(port)],
+        cwd=place,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(f"{base}/health"), 60, what="the installed monitor serve")
+        for path in ("/matches", "/static/style.css", "/api/docs", "/api/docs/assets/swagger-ui-bundle.js"):
+            assert httpx.get(base + path, timeout=10).status_code == 200, path
+        page = httpx.get(f"{base}/matches", params={"topic": "strike-negotiations"}, timeout=10).text
+        assert "SAG-AFTRA strike: actors" in page
+    finally:
+        stop(server)
 
     shipped = json.loads(
         monitor("classify", "--json", "Studios want to keep digital replicas of scanned extras")

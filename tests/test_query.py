@@ -14,12 +14,12 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.api import create_app
 from monitor.cli import main
 from monitor.config import load_config_text
 from monitor.query import parse_when
 from monitor.storage import Article, Feed, Match
 from monitor.storage.views import MatchFilter, find_matches
+from monitor.web.app import create_app
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC)
 
@@ -186,21 +186,15 @@ def test_http_api(populated: sessionmaker[Session], db_url: str) -> None:
         "topics:\n  - id: strike-negotiations\n    name: Strikes\n    channels: [slack]\n"
     )
     client = TestClient(create_app(settings))
-    assert client.get("/health").json() == {"status": "ok"}
-    body = client.get("/matches", params={"topic": "strike-negotiations", "lang": "fr"}).json()
+    assert client.get("/health").json() == {"status": "ok", "database": "ok"}
+    body = client.get("/api/v1/matches", params={"topic": "strike-negotiations", "lang": "fr"}).json()
     assert body["count"] == 1
     assert body["matches"][0]["article"]["title"] == "Grève : les acteurs d'Hollywood signent un accord"
-    assert client.get("/matches", params={"since": "soon"}).status_code == 422
-    topics = client.get("/topics").text
+    assert client.get("/api/v1/matches", params={"since": "soon"}).status_code == 422
+    topics = client.get("/api/v1/topics").text
     assert "slack" in topics and "SECRETTOKEN" not in topics
-    assert client.get("/deliveries").json() == {
-        "pending": 0,
-        "sending": 0,
-        "sent": 0,
-        "dead": 0,
-        "held": 0,
-        "dropped": 0,
-    }
+    deliveries = client.get("/api/v1/deliveries").json()
+    assert deliveries["counts"] == {"pending": 0, "sending": 0, "sent": 0, "dead": 0, "held": 0, "dropped": 0}
 
 
 def test_search_folds_accented_capitals_on_both_dialects(populated: sessionmaker[Session]) -> None:

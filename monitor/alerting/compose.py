@@ -32,6 +32,7 @@ from monitor.alerting.message import (
 )
 from monitor.config import ChannelConfig, Settings, TemplateConfig
 from monitor.storage.outbox import OutgoingAlert
+from monitor.urls import article_page_url
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ def compose_alert(
         story_line=story_line(alert),
         notes=all_notes,
         title_prefix="Update: " if follow_up else "",
+        review_url=article_page_url(settings.web.base_url, alert.article_id),
     )
     template = _template_of(settings, channel, alert.topic_id)
     if template is None:

@@ -278,11 +278,16 @@ def render_alert(
     story_line: str | None = None,
     notes: Sequence[str] = (),
     title_prefix: str = "",
+    review_url: str | None = None,
 ) -> RenderedAlert:
     """One alert as (title, body) plain text, cut to ``limits``.
 
     ``story_line`` (our text) follows the source; ``notes`` (our text) end
     the body; ``title_prefix`` goes after the topic (``Update: ``).
+    ``review_url`` is the article's page (``web.base_url``), where one click
+    says whether the match was right: the line after the link, kept whole
+    like it.
+
     Send it with ``body_format=apprise.NotifyFormat.TEXT``.
     """
     topic = safe_text(topic_name or topic_id, 120)
@@ -303,6 +308,8 @@ def render_alert(
         f"Evidence: {format_evidence(evidence, model_version)}",
         *(f"Note: {safe_text(note, 400)}" for note in notes),
     ]
+    if review_url:
+        lines.insert(3, f"Review: {review_url}")  # beside the link: kept whole when a body is cut
     body = "\n".join(lines)
     if sum((cost or (lambda _c: 1))(ch) for ch in body) > limits.body:
         # Keep the link whole (a cut link is a wrong link): cut the free text.

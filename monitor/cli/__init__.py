@@ -86,8 +86,8 @@ def _register() -> None:
         matching_cmds,
         query_cmds,
         run_cmds,
-        topic_cmds,
         story_cmds,
+        topic_cmds,
     )
 
 

@@ -8,39 +8,17 @@ characters) and errors through ``redact_text`` (no channel secrets).
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import Any
 
 import click
 
-from monitor.alerting.channels import redact_text
 from monitor.alerting.message import clean_text, cut
 from monitor.cli import CliContext, main, pass_cli
+from monitor.query import delivery_json
 from monitor.storage import DeliveryState, outbox, run_in_transaction
-from monitor.storage.views import DeliveryView, list_deliveries
+from monitor.storage.views import list_deliveries
 
 STATES = [state.value for state in DeliveryState]
-
-
-def _when(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="seconds")
-
-
-def _row(delivery: DeliveryView) -> dict[str, Any]:
-    """A delivery as shown: feed text without control characters, errors without secrets."""
-    return {
-        "id": delivery.id,
-        "state": delivery.state.value,
-        "attempts": delivery.attempts,
-        "channel": delivery.channel,
-        "topic": delivery.topic_id,
-        "title": clean_text(delivery.title),
-        "next_attempt_at": _when(delivery.next_attempt_at),
-        "lease_until": _when(delivery.lease_until),
-        "sent_at": _when(delivery.sent_at),
-        "last_error": clean_text(redact_text(delivery.last_error)) if delivery.last_error else None,
-        "dedupe_key": delivery.dedupe_key,
-    }
 
 
 def _table(rows: list[dict[str, Any]]) -> str:
@@ -78,7 +56,7 @@ def deliveries(ctx: click.Context, state: str | None, limit: int, fmt: str) -> N
     assert cli is not None
     with cli.sessions() as factory, factory() as session:
         views = list_deliveries(session, state=DeliveryState(state) if state else None, limit=limit)
-    rows = [_row(view) for view in views]
+    rows = [delivery_json(view) for view in views]
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     elif rows:

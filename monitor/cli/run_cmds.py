@@ -1,7 +1,8 @@
-"""Commands: ``monitor run`` (embedded service) and ``monitor serve`` (HTTP API)."""
+"""Commands: ``monitor run`` (embedded service) and ``monitor serve`` (pages and HTTP API)."""
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 import click
@@ -65,13 +66,32 @@ def run(cli: CliContext, once: bool, tick: float) -> None:
 
 
 @main.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=int, default=8080, show_default=True)
 @pass_cli
 def serve(cli: CliContext, host: str, port: int) -> None:
-    """Serve the HTTP API (stored matches, feeds, deliveries) with uvicorn."""
+    """Serve the pages and the HTTP API (matches, topics, feeds, deliveries).
+
+    Pages at /matches, the API under /api/v1 (docs at /api/docs), /metrics
+    and /health. Changes (feedback, feed reset, delivery retry) need a token
+    from MONITOR_API_TOKEN or web.tokens; without one the server listens on
+    a loopback address only and is read-only.
+    """
     import uvicorn
 
-    from monitor.api import create_app
+    from monitor.web.access import AccessError, RedactTokens, check_bind, configured_tokens, logging_config
+    from monitor.web.app import create_app
 
-    uvicorn.run(create_app(cli.settings), host=host, port=port, log_level="info")
+    settings = cli.settings
+    try:
+        tokens = configured_tokens(settings)
+        check_bind(host, tokens)
+        app = create_app(settings)
+    except AccessError as exc:
+        raise click.ClickException(str(exc)) from None
+    for handler in logging.getLogger().handlers:  # our own log lines too
+        handler.addFilter(RedactTokens(tokens))
+    _say(
+        f"serving http://{host}:{port}/matches (API docs at /api/docs), database {redact_url(settings.database_url)}"
+    )
+    uvicorn.run(app, host=host, port=port, log_config=logging_config(tokens), proxy_headers=False)

@@ -11,26 +11,7 @@ import click
 
 from monitor.cli import CliContext, main, pass_cli
 from monitor.cli.progress import progress_bar, wanted
-
-
-def topic_summary(entry: dict[str, Any], version: str) -> dict[str, Any]:
-    """What a person (or a program) wants to know of one learned topic."""
-    seeds = entry["seeds"]
-    return {
-        "id": entry["id"],
-        "name": entry["name"],
-        "model_version": version,
-        "threshold": 0.5,
-        "center": entry["classifier"]["center"],
-        "seeds": seeds,
-        "passages_kept": sum(s["kept"] for s in seeds),
-        "passages": sum(s["passages"] for s in seeds),
-        "negatives": entry.get("negatives", 0),
-        "gate": {lang: v["gate"] for lang, v in entry["vocabulary"].items()},
-        "evidence": {lang: v["evidence"] for lang, v in entry["vocabulary"].items()},
-        "pairs": entry.get("pairs", []),
-        "curated_gate": (entry.get("curated") or {}).get("gate") or [],
-    }
+from monitor.matching.model import topic_summary
 
 
 def format_summary(summary: dict[str, Any]) -> list[str]:

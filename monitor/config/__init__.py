@@ -35,6 +35,7 @@ from monitor.config.schema import (
     ReferenceProblems,
     Settings,
     TopicConfig,
+    WebSettings,
     WorkerSettings,
     parse_duration,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "TemplateConfig",
     "TopicAlerting",
     "TopicConfig",
+    "WebSettings",
     "WorkerSettings",
     "environment",
     "load_config",

@@ -24,58 +24,23 @@ from __future__ import annotations
 
 import re
 from datetime import time
-from typing import Annotated, Any, Literal
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from monitor.config.fields import Duration
 from monitor.templates import TemplateProblem, check_template
 
-# Same parsing as monitor.config.schema.Duration (kept here so that this
-# module does not import the schema that imports it).
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _CLOCK = re.compile(r"^\s*([01]?\d|2[0-3]):([0-5]\d)\s*$")
 _WEEKLY = re.compile(r"^\s*(mon|tue|wed|thu|fri|sat|sun)[a-z]*\s+(\S+)\s*$", re.IGNORECASE)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-def _seconds(value: Any) -> float:
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 30m, 1h, 1d")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use a number with s, m, h or d)")
-        seconds = float(match.group(1)) * _UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-Seconds = Annotated[
-    float,
-    BeforeValidator(_seconds),
-    WithJsonSchema(
-        {
-            "anyOf": [
-                {"type": "number", "exclusiveMinimum": 0},
-                {"type": "string", "pattern": _DURATION.pattern},
-            ],
-            "description": "seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)",
-        }
-    ),
-]
 
 
 def parse_clock(value: str) -> time:
@@ -139,7 +104,7 @@ class DigestSchedule(_Options):
     ``daily`` or ``weekly``; ``timezone`` (default: the channel's) places
     ``daily``/``weekly`` and names the period in the digest."""
 
-    every: Seconds | None = Field(None, description="a digest every period: 1h, 6h, 1d (aligned on UTC)")
+    every: Duration | None = Field(None, description="a digest every period: 1h, 6h, 1d (aligned on UTC)")
     daily: str | None = Field(None, description='time of day, e.g. "08:00"')
     weekly: str | None = Field(None, description='day and time, e.g. "mon 08:00"')
     timezone: str | None = Field(None, description="IANA time zone; default: the channel's timezone")
@@ -264,7 +229,7 @@ class TopicAlerting(VolumeOptions):
 class StorySettings(_Options):
     """How articles are grouped into stories (``stories:``)."""
 
-    window: Seconds = Field(
+    window: Duration = Field(
         72 * 3600.0, description="an article joins a story whose first article is at most this far apart"
     )
     similarity: float = Field(

@@ -47,7 +47,21 @@ ALERT_REQUEST_INTERVAL = Variable(
     "seconds between two requests to one notification service (default: Apprise's throttle per service)",
 )
 
-VARIABLES = (CONFIG, DATABASE_URL, BROKER_URL, LOG_LEVEL, EMBED_THREADS, ALERT_REQUEST_INTERVAL)
+API_TOKEN = Variable(
+    "MONITOR_API_TOKEN",
+    "tokens of `monitor serve` (one, or several separated by commas), besides `web.tokens`: "
+    "API writes and signing in on the pages need one",
+)
+
+VARIABLES = (
+    CONFIG,
+    DATABASE_URL,
+    BROKER_URL,
+    LOG_LEVEL,
+    EMBED_THREADS,
+    ALERT_REQUEST_INTERVAL,
+    API_TOKEN,
+)
 
 
 def secret(name: str) -> str | None:
@@ -76,3 +90,11 @@ def alert_request_interval() -> float | None:
     except ValueError:
         log.warning("%s is not a number; ignored", ALERT_REQUEST_INTERVAL.name)
         return None
+
+
+def api_tokens() -> tuple[str, ...]:
+    """The tokens of ``MONITOR_API_TOKEN``: comma-separated, blanks dropped."""
+    value = API_TOKEN.value()
+    if value is None:
+        return ()
+    return tuple(token.strip() for token in value.split(",") if token.strip())

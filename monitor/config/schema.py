@@ -13,77 +13,34 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
 from monitor.config.alerting import ChannelAlerting, StorySettings, TopicAlerting
+
+# Field types and the web section live in their own modules; the names
+# below are re-exported because callers import them from here.
+from monitor.config.fields import DURATION_PATTERN as DURATION_PATTERN
+from monitor.config.fields import Duration as Duration
+from monitor.config.fields import Location, PollInterval
+from monitor.config.fields import ReferenceProblems as ReferenceProblems
+from monitor.config.fields import Strict as _Strict
+from monitor.config.fields import parse_duration as parse_duration
+from monitor.config.web import WebSettings as WebSettings
+from monitor.config.web import token_problem as token_problem
 from monitor.urls import redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"
 
-DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$"
-_DURATION = re.compile(DURATION_PATTERN)
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-
-Location = tuple[str | int, ...]
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"7d"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 90s, 15m, 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use a number with s, m, h or d)")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-def _duration_schema(number: dict[str, float]) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [{"type": "number", **number}, {"type": "string", "pattern": DURATION_PATTERN}],
-            "description": "seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)",
-        }
-    )
-
-
-# Seconds, written as a number or with a unit.
-Duration = Annotated[float, BeforeValidator(parse_duration), _duration_schema({"exclusiveMinimum": 0})]
-# A time between two polls: one second at least.
-PollInterval = Annotated[
-    float, BeforeValidator(parse_duration), Field(ge=1), _duration_schema({"minimum": 1})
-]
-
-
-class ReferenceProblems(ValueError):
-    """Problems across fields; ``problems`` are (location relative to the
-    model that found them, message)."""
-
-    def __init__(self, problems: list[tuple[Location, str]]) -> None:
-        super().__init__("; ".join(message for _, message in problems))
-        self.problems = problems
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class FetchSettings(_Strict):
@@ -355,8 +312,10 @@ class Settings(_Strict):
     channels: tuple[ChannelConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
     learning: LearningSettings = LearningSettings()
-    # The file the settings were read from: paths in it (seeds, lexicon) are
-    # relative to its folder.
+    stories: StorySettings = StorySettings()
+    web: WebSettings = WebSettings()
+    # The file the settings were read from: paths in it (seeds, lexicon,
+    # model) are relative to its folder.
     _config_path: Path | None = PrivateAttr(None)
 
     def resolve_path(self, value: str) -> Path:
@@ -365,7 +324,6 @@ class Settings(_Strict):
         if path.is_absolute() or self._config_path is None:
             return path
         return self._config_path.parent / path
-    stories: StorySettings = StorySettings()
 
     @model_validator(mode="after")
     def _references(self) -> Settings:

@@ -193,6 +193,7 @@ class _Poll:
                 etag=etag,
                 last_modified=last_modified,
                 new_articles=bool(new_ids),
+                not_modified=status == PollStatus.NOT_MODIFIED,
             )
             return new_ids
 

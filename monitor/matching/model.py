@@ -317,6 +317,28 @@ class TopicModel:
         return f"not close enough to the topic (nearest: {near}); {words}"
 
 
+def topic_summary(entry: dict[str, Any], version: str) -> dict[str, Any]:
+    """What a person (or a program) wants to know of one learned topic (an
+    entry of the artifact's ``topics``): ``monitor topics show --json``, the
+    Topics page and ``/api/v1/topics`` all show this dict."""
+    seeds = entry["seeds"]
+    return {
+        "id": entry["id"],
+        "name": entry["name"],
+        "model_version": version,
+        "threshold": 0.5,
+        "center": entry["classifier"]["center"],
+        "seeds": seeds,
+        "passages_kept": sum(s["kept"] for s in seeds),
+        "passages": sum(s["passages"] for s in seeds),
+        "negatives": entry.get("negatives", 0),
+        "gate": {lang: v["gate"] for lang, v in entry["vocabulary"].items()},
+        "evidence": {lang: v["evidence"] for lang, v in entry["vocabulary"].items()},
+        "pairs": entry.get("pairs", []),
+        "curated_gate": (entry.get("curated") or {}).get("gate") or [],
+    }
+
+
 def load_model(path: Path) -> TopicModel | None:
     """The artifact at ``path``, or None when there is none."""
     if not path.is_file():

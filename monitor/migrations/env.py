@@ -6,6 +6,7 @@ from sqlalchemy import Connection
 
 from alembic import context
 from monitor.storage import Base, create_db_engine
+from monitor.storage.models import created_on
 
 config = context.config
 target_metadata = Base.metadata
@@ -26,6 +27,8 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Autogenerate on SQLite must not add PostgreSQL-only indexes.
+        include_object=lambda item, *_: created_on(item, connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

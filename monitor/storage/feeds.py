@@ -188,13 +188,16 @@ def release_after_success(
     etag: str | None,
     last_modified: str | None,
     new_articles: bool,
+    not_modified: bool = False,
 ) -> None:
     """Record a poll that fetched the feed (200 or 304) and release the lease.
 
     A 304 may carry fresh validators (RFC 9111 4.3.4); None keeps the old ones.
     """
+    counter = Feed.polls_not_modified if not_modified else Feed.polls_ok
     values: dict[str, object] = {
         **_RELEASED,
+        counter.key: counter + 1,
         "consecutive_errors": 0,
         "last_error": None,
         "last_success_at": now,
@@ -222,6 +225,7 @@ def release_after_failure(
     the feed is gone (410): it is not polled again until it is reset."""
     values: dict[str, object] = {
         **_RELEASED,
+        "polls_failed": Feed.polls_failed + 1,
         "consecutive_errors": lease.consecutive_errors + 1,
         "last_error": error[:LAST_ERROR_MAX],
         "last_error_at": now,

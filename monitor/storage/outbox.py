@@ -201,6 +201,7 @@ class OutgoingAlert:
     link: str | None
     published_at: datetime | None
     feed_name: str
+    article_id: int
     kind: str = "alert"
     language: str | None = None
     story: StorySummary | None = None
@@ -227,6 +228,7 @@ def outgoing_alert(session: Session, delivery_id: int) -> OutgoingAlert:
         link=article.link,
         published_at=article.published_at,
         feed_name=feed_name,
+        article_id=article.id,
         kind=delivery.kind,
         language=article.language,
         story=story_summary(session, article.id),

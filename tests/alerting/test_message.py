@@ -222,6 +222,14 @@ def test_long_text_is_cut_to_each_channel_limit_keeping_the_link() -> None:
         assert len(cut_lines) == 3  # the title, the feed, the evidence
         for line in cut_lines:
             assert re.search(r"…( \(\+\d+ more\))?$", line), line
+        _, reviewed = _render(
+            title=huge,
+            evidence={"reason": huge},
+            link=link,
+            limits=limits,
+            review_url="https://m.example/articles/7",
+        )
+        assert f"Link: {link}\nReview: https://m.example/articles/7\n" in reviewed
     # Discord: Apprise sends title + "\r\n" + body as one 2,000-character content.
     title, body = _render(title=huge, evidence={"reason": huge}, limits=DISCORD_LIMITS)
     assert len(title) + 2 + len(body) <= 2000

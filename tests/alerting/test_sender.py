@@ -64,6 +64,25 @@ def test_success_is_sent_once(
     assert row.last_error is None
 
 
+def test_alert_links_to_the_article_page_when_base_url_is_set(
+    session_factory: sessionmaker[Session],
+    hook: WebhookReceiver,
+    make_settings: MakeSettings,
+    make_delivery: MakeDelivery,
+) -> None:
+    plain = make_settings({"hook": [hook.apprise_url("/alerts")]})
+    settings = plain.model_copy(
+        update={"web": plain.web.model_copy(update={"base_url": "https://m.example.org"})}
+    )
+    delivery_id = make_delivery()
+    with session_factory() as session:
+        article_id = outbox.outgoing_alert(session, delivery_id).article_id
+    assert deliver_due(session_factory, settings).sent == 1
+    message = hook.requests[0].json["message"]
+    link_line = "Link: https://news.example.com/a/1\n"
+    assert f"{link_line}Review: https://m.example.org/articles/{article_id}\n" in message
+
+
 def test_failures_back_off_then_sent_exactly_once(
     session_factory: sessionmaker[Session],
     hook: WebhookReceiver,

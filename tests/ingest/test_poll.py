@@ -69,6 +69,8 @@ def test_new_items_then_conditional_get_creates_nothing(
         assert feed.lease_owner is None
         assert feed.poll_attempts == 0
         assert feed.next_check_at > utcnow() + timedelta(seconds=50)
+        # Counted for /metrics, by outcome.
+        assert (feed.polls_ok, feed.polls_not_modified, feed.polls_failed) == (2, 1, 0)
 
 
 def test_feed_not_due_is_not_polled_again(server: FeedServer, session_factory: sessionmaker[Session]) -> None:
@@ -164,6 +166,7 @@ def test_errors_back_off_and_recover_by_themselves(
         feed = session.get_one(Feed, fid)
         assert feed.consecutive_errors == 0
         assert feed.last_error is None
+        assert (feed.polls_ok, feed.polls_failed) == (1, 3)
 
 
 def test_gone_feed_stops_with_one_notice(server: FeedServer, session_factory: sessionmaker[Session]) -> None:

@@ -10,11 +10,11 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.api import create_app
 from monitor.cli import main
 from monitor.config import load_config_text
 from monitor.storage import Feed, FeedStatus, utcnow
 from monitor.storage.views import list_feeds
+from monitor.web.app import create_app
 
 NOW = utcnow()
 
@@ -67,7 +67,9 @@ def test_cli_and_api_show_the_same_feeds(
     listed = runner.invoke(main, ["--config", str(config), "feeds", "--format", "json"])
     assert listed.exit_code == 0, listed.output
     from_cli = [json.loads(line) for line in listed.output.splitlines()]
-    from_api = TestClient(create_app(load_config_text(f"database_url: '{db_url}'\n"))).get("/feeds").json()
+    from_api = (
+        TestClient(create_app(load_config_text(f"database_url: '{db_url}'\n"))).get("/api/v1/feeds").json()
+    )
     assert from_cli == from_api
     assert set(from_api[0]) >= {"silent", "last_new_article_at", "next_check_at"}
     assert from_api[1]["next_check_at"] is None

@@ -1,4 +1,4 @@
-"""Real processes for tests: Celery workers and beat, throwaway redis-servers.
+"""Real processes for tests: Celery workers and beat, `monitor serve`, throwaway redis-servers.
 
 Every process is started by the test and ended by its PID (process group),
 never by name: the machine's own Redis and PostgreSQL are never touched.
@@ -13,7 +13,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -96,6 +98,39 @@ def start_beat(config: Path, log: Path, schedule: Path) -> subprocess.Popen[byte
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+@contextmanager
+def monitor_serve(
+    config: Path, log: Path, *, extra_env: Mapping[str, str] | None = None, options: Sequence[str] = ()
+) -> Iterator[str]:
+    """`monitor [options] serve` on a free loopback port, as its own process;
+    yields its base URL once /health answers, and stops it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "monitor", *options, "serve", "--port", str(port)],
+        cwd=REPO_ROOT,
+        env=_env(config, extra_env),
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+
+    def answers() -> bool:
+        try:
+            with urllib.request.urlopen(f"{base}/health", timeout=2) as response:
+                return bool(response.status == 200)
+        except OSError:
+            return proc.poll() is not None  # ended: said below, with its log
+
+    try:
+        wait_until(answers, 60, what="monitor serve")
+        if proc.poll() is not None:
+            raise AssertionError(f"monitor serve ended: {log.read_text(errors='replace')}")
+        yield base
+    finally:
+        stop(proc)
 
 
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
