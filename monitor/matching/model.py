@@ -335,7 +335,7 @@ def topic_summary(entry: dict[str, Any], version: str) -> dict[str, Any]:
         "gate": {lang: v["gate"] for lang, v in entry["vocabulary"].items()},
         "evidence": {lang: v["evidence"] for lang, v in entry["vocabulary"].items()},
         "pairs": entry.get("pairs", []),
-        "curated_gate": (entry.get("curated") or {}).get("gate") or [],
+        "curated_gate": entry.get("curated_gate") or [],
     }
 
 

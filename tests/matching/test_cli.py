@@ -180,3 +180,16 @@ def test_backtest_command(tmp_path: Path) -> None:
     assert "0 articles" in result.output
     unknown = CliRunner().invoke(main, ["--config", str(config), "backtest", "nope"])
     assert unknown.exit_code == 2
+
+
+def test_topics_show_of_the_shipped_model_names_its_hand_written_gate(tmp_path: Path) -> None:
+    config, _ = _config(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(main, ["--config", str(config), "topics", "show", "strike-negotiations", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    # The shipped model was learned with our lexicon: its gate is ours, shown as such.
+    assert summary["curated_gate"] and all(isinstance(conj, list) for conj in summary["curated_gate"])
+    assert summary["gate"]["en"] and summary["gate"]["fr"]
+    plain = runner.invoke(main, ["--config", str(config), "topics", "show", "strike-negotiations"])
+    assert "gate (hand-written lexicon): " in plain.output

@@ -202,7 +202,9 @@ def fill(
                     "created_at": created,
                 }
             )
-            state = rng.choices(list(DeliveryState), weights=(2, 0, 95, 3))[0]
+            state = rng.choices(
+                (DeliveryState.PENDING, DeliveryState.SENT, DeliveryState.DEAD), weights=(2, 95, 3)
+            )[0]
             deliveries.append(
                 {
                     "match_id": match_id,
