@@ -22,7 +22,7 @@ from types import FrameType
 
 from monitor.alerting import DeliveryReport, deliver_due
 from monitor.ingest.outcome import PollOutcome, PollStatus
-from monitor.ingest.poll import active_feed_ids, due_feed_ids, poll_feed, sync_feeds
+from monitor.ingest.poll import active_feed_ids, due_feed_ids, host_lanes, poll_feed, sync_feeds
 from monitor.matching.stage import ClassifyReport, classify_pending
 from monitor.runtime import Runtime
 
@@ -69,17 +69,28 @@ class EmbeddedService:
         if not ids:
             return []
 
-        def one(feed_id: int) -> PollOutcome:
-            owner = f"{self._owner_prefix}-{uuid.uuid4().hex[:8]}"
-            return poll_feed(rt.session_factory, rt.settings, feed_id, owner=owner, force=all_feeds)
+        def lane(feed_ids: list[int]) -> list[PollOutcome]:
+            results = []
+            for feed_id in feed_ids:
+                owner = f"{self._owner_prefix}-{uuid.uuid4().hex[:8]}"
+                results.append(
+                    poll_feed(rt.session_factory, rt.settings, feed_id, owner=owner, force=all_feeds)
+                )
+            return results
 
+        # Each host's feeds are shared among at most max_per_host lanes, each
+        # polling its feeds one after another: this process never has more
+        # than that many requests to one host in flight (the feeds' leases
+        # hold the bound across processes).
+        lanes = host_lanes(rt.session_factory, ids, rt.settings.polling.max_per_host)
         outcomes: list[PollOutcome] = []
-        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(ids))) as pool:
-            for outcome in pool.map(one, ids):
-                outcomes.append(outcome)
-                if outcome.status != PollStatus.SKIPPED:
-                    prefix = "error " if outcome.status.failed else "polled"
-                    self.report(f"{prefix} {outcome.describe()}")
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(lanes))) as pool:
+            for results in pool.map(lane, lanes):
+                for outcome in results:
+                    outcomes.append(outcome)
+                    if outcome.status != PollStatus.SKIPPED:
+                        prefix = "error " if outcome.status.failed else "polled"
+                        self.report(f"{prefix} {outcome.describe()}")
         return outcomes
 
     def classify(self) -> ClassifyReport:

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from monitor import resources
+from monitor.storage.migrate import head_revision
 from tests.conftest import REPO_ROOT, shared_path
 from tests.support.feed_server import FeedServer
 from tests.support.scenario import serve_feeds
@@ -121,7 +122,8 @@ def test_installed_wheel_works_from_an_empty_directory(
             f"  - {{url: '{french}', language: fr}}\n" + TOPICS,
             encoding="utf-8",
         )
-        assert "database at revision 0001" in monitor("db", "upgrade")
+        head = head_revision("sqlite://")
+        assert f"database at revision {head}" in monitor("db", "upgrade")
         assert "up to date" in monitor("db", "status")
         run = monitor("run", "--once")
         assert "done: 2 feed(s) polled, 5 new article(s)" in run

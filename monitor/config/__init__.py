@@ -8,6 +8,7 @@ the one place where the service reads environment variables.
 """
 
 from monitor.config import environment
+from monitor.config.durations import Duration, parse_duration
 from monitor.config.loader import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -20,7 +21,6 @@ from monitor.config.schema import (
     TARGET_SEPARATOR,
     AlertSettings,
     ChannelConfig,
-    Duration,
     FeedConfig,
     FetchSettings,
     KeywordRules,
@@ -28,7 +28,6 @@ from monitor.config.schema import (
     Settings,
     TopicConfig,
     WorkerSettings,
-    parse_duration,
 )
 
 __all__ = [

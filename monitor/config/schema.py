@@ -12,62 +12,27 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import Annotated, Any, Literal
+from functools import cached_property
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from monitor.config.durations import Duration, PollInterval
+from monitor.config.operations import FeedOptions, FullTextSettings, PollingSettings, RetentionSettings
 from monitor.urls import redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"
 
-DURATION_PATTERN = r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)?\s*$"
-_DURATION = re.compile(DURATION_PATTERN)
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 _TOPIC_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 Location = tuple[str | int, ...]
-
-
-def parse_duration(value: Any) -> float:
-    """Seconds from ``90``, ``"90s"``, ``"15m"``, ``"2h"`` or ``"7d"``."""
-    if isinstance(value, bool):
-        raise ValueError("expected a duration such as 90s, 15m, 2h")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    else:
-        match = _DURATION.match(str(value))
-        if not match:
-            raise ValueError(f"{value!r} is not a duration (use a number with s, m, h or d)")
-        seconds = float(match.group(1)) * _DURATION_UNITS[match.group(2)]
-    if seconds <= 0:
-        raise ValueError("a duration must be positive")
-    return seconds
-
-
-def _duration_schema(number: dict[str, float]) -> WithJsonSchema:
-    return WithJsonSchema(
-        {
-            "anyOf": [{"type": "number", **number}, {"type": "string", "pattern": DURATION_PATTERN}],
-            "description": "seconds, or a number with s, m, h or d (90s, 15m, 2h, 7d)",
-        }
-    )
-
-
-# Seconds, written as a number or with a unit.
-Duration = Annotated[float, BeforeValidator(parse_duration), _duration_schema({"exclusiveMinimum": 0})]
-# A time between two polls: one second at least.
-PollInterval = Annotated[
-    float, BeforeValidator(parse_duration), Field(ge=1), _duration_schema({"minimum": 1})
-]
 
 
 class ReferenceProblems(ValueError):
@@ -97,11 +62,13 @@ class FetchSettings(_Strict):
     silent_after: Duration = Field(7 * 86400.0, description="flag a feed with no new item for this long")
 
 
-class FeedConfig(_Strict):
+class FeedConfig(FeedOptions):
     # Lengths are the storage columns': PostgreSQL enforces them, SQLite not.
     url: str = Field(max_length=2048)
     name: str | None = Field(None, min_length=1, max_length=300)
-    interval: PollInterval | None = Field(None, description="time between polls; default: poll_interval")
+    interval: PollInterval | None = Field(
+        None, description="a fixed time between polls of this feed; default: polling.schedule"
+    )
     language: str | None = Field(None, description="ISO 639-1 code when the feed is known monolingual")
 
     @field_validator("url")
@@ -311,6 +278,9 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     alerts: AlertSettings = AlertSettings()
     workers: WorkerSettings = WorkerSettings()
+    polling: PollingSettings = PollingSettings()
+    retention: RetentionSettings = RetentionSettings()
+    full_text: FullTextSettings = FullTextSettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
@@ -361,6 +331,14 @@ class Settings(_Strict):
     # Convenience lookups used across stages.
     def feed_interval(self, feed: FeedConfig) -> timedelta:
         return timedelta(seconds=feed.interval or self.poll_interval)
+
+    @cached_property
+    def _feeds_by_url(self) -> dict[str, FeedConfig]:
+        return {feed.url: feed for feed in self.feeds}
+
+    def feed(self, url: str) -> FeedConfig | None:
+        """The configured feed of a URL; None when it is no longer configured."""
+        return self._feeds_by_url.get(url)
 
     def channel(self, name: str) -> ChannelConfig:
         for channel in self.channels:

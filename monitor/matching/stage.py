@@ -113,8 +113,22 @@ def _classify_and_store(
     now: datetime | None,
     report: ClassifyReport,
 ) -> None:
-    decisions = matcher.classify([ArticleText(p.title, p.summary, p.language) for p in pending])
+    cut = settings.full_text.classify_chars
+    decisions = matcher.classify(
+        [ArticleText(p.title, p.summary, p.language, _body_start(p.body, cut)) for p in pending]
+    )
     _store(session_factory, settings, matcher.version, pending, decisions, now, report)
+
+
+def _body_start(body: str | None, chars: int) -> str:
+    """The first ``chars`` characters of a page's text, ending on a word."""
+    if not body or chars <= 0:
+        return ""
+    if len(body) <= chars:
+        return body
+    cut = body[:chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > chars // 2 else cut
 
 
 def _set_aside(session_factory: sessionmaker[Session], article_id: int, now: datetime | None) -> None:
@@ -169,12 +183,17 @@ def _store(
             for decision in article_decisions:
                 if not decision.matched or not math.isfinite(decision.score):
                     continue
+                evidence = decision.evidence
+                if article.body_note:
+                    # Whether the page's text was read: the first thing to
+                    # check when a teaser-only feed matched, or did not.
+                    evidence = {**evidence, "full_text": article.body_note}
                 match_id = articles.insert_match(
                     session,
                     article.id,
                     decision.topic_id,
                     score=round(float(decision.score), 4),
-                    evidence=_json_safe(decision.evidence),
+                    evidence=_json_safe(evidence),
                     model_version=model_version,
                     at=at,
                 )

@@ -46,6 +46,8 @@ def insert_articles(
                 "published_at": article.published_at,
                 "fetched_at": fetched_at,
                 "content_hash": article.content_hash,
+                "body": article.body,
+                "body_note": article.body_note,
             },
         )
     new_ids: list[int] = []
@@ -57,6 +59,19 @@ def insert_articles(
     return sorted(new_ids)
 
 
+def known_item_keys(session: Session, feed_id: int, item_keys: Sequence[str]) -> set[str]:
+    """Which of ``item_keys`` the feed already has."""
+    known: set[str] = set()
+    for start in range(0, len(item_keys), INSERT_CHUNK):
+        chunk = item_keys[start : start + INSERT_CHUNK]
+        known.update(
+            session.scalars(
+                select(Article.item_key).where(Article.feed_id == feed_id, Article.item_key.in_(chunk))
+            )
+        )
+    return known
+
+
 @dataclass(frozen=True)
 class PendingArticle:
     """An article waiting to be classified: what the matcher reads."""
@@ -65,6 +80,8 @@ class PendingArticle:
     title: str
     summary: str
     language: str | None
+    body: str | None = None  # the page's main text (full text), when fetched
+    body_note: str | None = None
 
 
 def pending_article_ids(session: Session, *, limit: int = 1000) -> list[int]:
@@ -76,12 +93,14 @@ def pending_articles(
     session: Session, ids: Sequence[int] | None = None, *, limit: int = 0
 ) -> list[PendingArticle]:
     """The pending articles among ``ids``, or the ``limit`` oldest pending ones."""
-    query = select(Article.id, Article.title, Article.summary, Article.language).where(
-        Article.classified_at.is_(None)
-    )
+    query = select(
+        Article.id, Article.title, Article.summary, Article.language, Article.body, Article.body_note
+    ).where(Article.classified_at.is_(None))
     query = query.where(Article.id.in_(ids)) if ids is not None else query.limit(limit)
     rows = session.execute(query.order_by(Article.id)).all()
-    return [PendingArticle(row.id, row.title, row.summary, row.language) for row in rows]
+    return [
+        PendingArticle(row.id, row.title, row.summary, row.language, row.body, row.body_note) for row in rows
+    ]
 
 
 def claim_for_classification(session: Session, article_id: int, *, at: datetime) -> bool:

@@ -98,6 +98,7 @@ class FeedStatus(enum.StrEnum):
     ACTIVE = "active"
     GONE = "gone"  # the server answered 410: polling stops until the config changes
     REMOVED = "removed"  # no longer in the config; its articles and matches stay
+    DISABLED = "disabled"  # ``enabled: false`` in the config: kept, never polled
 
 
 class DeliveryState(enum.StrEnum):
@@ -116,6 +117,15 @@ class Feed(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     interval_seconds: Mapped[int] = mapped_column(Integer)
     status: Mapped[FeedStatus] = mapped_column(EnumText(FeedStatus), default=FeedStatus.ACTIVE)
+    # The URL's host, lower-case: at most ``polling.max_per_host`` polls of
+    # one host hold a lease at once.
+    host: Mapped[str | None] = mapped_column(String(255), index=True)
+    category: Mapped[str | None] = mapped_column(String(200))
+    # The interval in force after the last poll and why (adaptive schedule,
+    # the server's TTL, a backoff); the feed's <ttl> as last seen, in seconds.
+    schedule_seconds: Mapped[int | None] = mapped_column(Integer)
+    schedule_reason: Mapped[str | None] = mapped_column(String(200))
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)
 
     # Conditional GET validators, as the server last sent them.
     etag: Mapped[str | None] = mapped_column(String(1024))
@@ -147,6 +157,7 @@ class Article(Base):
         UniqueConstraint("feed_id", "item_key"),
         Index("ix_articles_pending", "classified_at"),
         Index("ix_articles_published_at", "published_at"),
+        Index("ix_articles_fetched_at", "fetched_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -161,6 +172,10 @@ class Article(Base):
     published_at: Mapped[datetime | None]
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The main text of the article's page when the feed carries only a
+    # teaser (``full_text``), and what became of fetching it.
+    body: Mapped[str | None] = mapped_column(Text)
+    body_note: Mapped[str | None] = mapped_column(String(300))
     # NULL until the matching stage has scored the article against every topic.
     classified_at: Mapped[datetime | None]
 
@@ -173,6 +188,7 @@ class Match(Base):
     __table_args__ = (
         UniqueConstraint("article_id", "topic_id"),
         Index("ix_matches_topic_created", "topic_id", "created_at"),
+        Index("ix_matches_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -199,6 +215,7 @@ class Delivery(Base):
     __table_args__ = (
         UniqueConstraint("match_id", "channel"),
         Index("ix_deliveries_due", "state", "next_attempt_at"),
+        Index("ix_deliveries_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
