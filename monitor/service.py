@@ -24,6 +24,7 @@ from monitor.alerting import DeliveryReport, deliver_due
 from monitor.ingest.outcome import PollOutcome, PollStatus
 from monitor.ingest.poll import active_feed_ids, due_feed_ids, host_lanes, poll_feed, sync_feeds
 from monitor.matching.stage import ClassifyReport, classify_pending
+from monitor.retention import PruneReport, prune
 from monitor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,8 @@ log = logging.getLogger(__name__)
 Reporter = Callable[[str], None]
 FETCH_THREADS = 8
 DELIVERY_BATCH = 100
+# Seconds one tick may spend pruning (batches go on at the next tick).
+PRUNE_BUDGET = 5.0
 
 
 @dataclass
@@ -57,6 +60,7 @@ class EmbeddedService:
         self.runtime = runtime
         self.report = report
         self._stop = threading.Event()
+        self._last_prune: float | None = None
         self._owner_prefix = f"embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def stop(self) -> None:
@@ -128,6 +132,20 @@ class EmbeddedService:
         report.deliveries.append(self.deliver(until_done=all_feeds))
         return report
 
+    def prune_when_due(self) -> PruneReport | None:
+        """Prune every ``retention.interval`` (the first time at the first
+        tick), each call bounded to a few seconds so polling is not held up."""
+        rt = self.runtime
+        now = time.monotonic()
+        if self._last_prune is not None and now - self._last_prune < rt.settings.retention.interval:
+            return None
+        result = prune(rt.session_factory, rt.settings, budget=PRUNE_BUDGET)
+        # An unfinished prune goes on at the next tick, not an interval later.
+        self._last_prune = now if result.complete else None
+        if any(result.removed.values()):
+            self.report("pruned " + ", ".join(f"{n} {kind}" for kind, n in result.removed.items()))
+        return result
+
     def run_once(self) -> CycleReport:
         """Poll every active feed once, classify everything new, send what is due."""
         return self.cycle(all_feeds=True)
@@ -143,6 +161,7 @@ class EmbeddedService:
             started = time.monotonic()
             try:
                 self.cycle()
+                self.prune_when_due()
             except Exception:  # one bad cycle must not end the service
                 log.exception("cycle failed; continuing at the next tick")
             self._stop.wait(max(0.0, tick - (time.monotonic() - started)))

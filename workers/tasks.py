@@ -19,6 +19,7 @@ from celery import Task
 from monitor.alerting import deliver_due
 from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
 from monitor.matching.stage import classify_pending
+from monitor.retention import prune
 from monitor.runtime import Runtime
 from workers.app import app, settings
 
@@ -97,3 +98,15 @@ def sweep() -> dict[str, Any]:
     budget = settings.workers.work_budget(settings.workers.classify_time_limit)
     delivered = deliver_due(rt.session_factory, rt.settings, budget=budget - (time.monotonic() - started))
     return {"classified": classified.articles, "sent": delivered.sent}
+
+
+@app.task(name="monitor.prune", **_limits(settings.workers.classify_time_limit))
+def prune_task() -> dict[str, Any]:
+    """Delete what retention no longer keeps, in batches, within the task's budget."""
+    rt = runtime()
+    result = prune(
+        rt.session_factory,
+        rt.settings,
+        budget=settings.workers.work_budget(settings.workers.classify_time_limit),
+    )
+    return {"removed": result.removed, "complete": result.complete}
