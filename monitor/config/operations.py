@@ -80,9 +80,9 @@ class RetentionSettings(_Strict):
 class FullTextSettings(_Strict):
     """Fetching article pages when a feed carries only teasers.
 
-    ``auto``: a feed whose summaries are mostly shorter than
-    ``teaser_words`` words (or cut with an ellipsis) has its new articles'
-    pages fetched; ``always``/``never`` decide for every feed without its own
+    ``auto``: a feed whose summaries are mostly teasers (one sentence,
+    shorter than ``teaser_words`` words, or cut with an ellipsis) has its
+    new articles' pages fetched; ``always``/``never`` decide for every feed without its own
     ``full_text``. Pages go through the feed fetcher's guard (private
     networks, ``fetch.timeout``), capped at ``max_page_bytes``.
     """

@@ -2,8 +2,9 @@
 
 A feed that says one line per item is classified on that line unless the
 page is read. Per feed (``full_text: true``), or by default when most of a
-feed's summaries are teasers (shorter than ``full_text.teaser_words`` words,
-or cut with an ellipsis or a "read more"), the poll fetches the page of each
+feed's summaries are teasers (one sentence, shorter than
+``full_text.teaser_words`` words, or cut with an ellipsis or a "read
+more"), the poll fetches the page of each
 *new* article through the feed fetcher (``fetch_page``: the same private
 network guard on every hop, total deadline, decoded-size cap) and extracts
 its main text with trafilatura, a maintained extractor (its own downloader
@@ -29,6 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from monitor.config import FeedConfig, Settings
 from monitor.ingest.fetch import RequestOptions, fetch_page
 from monitor.ingest.types import FetchError, NormalizedArticle
+from monitor.matching.text import sentences
 from monitor.storage.articles import known_item_keys
 from monitor.storage.feeds import FeedLease
 from monitor.urls import redact_url
@@ -43,9 +45,10 @@ _CUT = re.compile(
 
 
 def is_teaser(summary: str, teaser_words: int) -> bool:
-    """A summary too short to classify on, or visibly cut."""
+    """A summary too short to classify on: one sentence at most, fewer than
+    ``teaser_words`` words, or visibly cut ("…", "Read more")."""
     text = summary.strip()
-    return len(text.split()) < teaser_words or bool(_CUT.search(text))
+    return len(text.split()) < teaser_words or bool(_CUT.search(text)) or len(sentences(text)) <= 1
 
 
 def teaser_feed(articles: Sequence[NormalizedArticle], teaser_words: int) -> bool:

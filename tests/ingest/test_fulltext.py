@@ -174,6 +174,12 @@ def test_page_budget_per_poll(server: FeedServer, session_factory: sessionmaker[
 
 def test_teaser_detection() -> None:
     assert is_teaser("The union called a strike…", 25)
+    # One sentence is a teaser, however long.
+    assert is_teaser(
+        "The union called a strike on Friday after talks with the studios broke down over pay, "
+        "residuals and the use of artificial intelligence in productions of every kind.",
+        25,
+    )
     assert is_teaser(BODY + " Read more", 25)
     assert is_teaser(BODY + " [...]", 25)
     assert not is_teaser(BODY, 25)
