@@ -17,7 +17,7 @@ from typing import Any
 from celery import Task
 
 from monitor.alerting import deliver_due
-from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
+from monitor.ingest.poll import poll_feed, queue_due_feeds, sync_feeds
 from monitor.matching.stage import classify_pending
 from monitor.retention import prune
 from monitor.runtime import Runtime
@@ -48,7 +48,7 @@ def tick() -> dict[str, Any]:
     """Beat's tick: queue one poll per due feed. Cheap and safe to double."""
     rt = runtime()
     sync_feeds(rt.session_factory, rt.settings)
-    ids = due_feed_ids(rt.session_factory)
+    ids = queue_due_feeds(rt.session_factory, rt.settings)
     for feed_id in ids:
         poll_feed_task.delay(feed_id)
     return {"queued": len(ids)}

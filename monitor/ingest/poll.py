@@ -37,7 +37,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import Settings
+from monitor.config import FeedConfig, Settings
 from monitor.ingest.fetch import RequestOptions, fetch_feed
 from monitor.ingest.fulltext import full_text_of_new, wants_full_text
 from monitor.ingest.normalize import normalize_item
@@ -75,13 +75,19 @@ def sync_feeds(session_factory: sessionmaker[Session], settings: Settings) -> No
             url=feed.url,
             name=feed.display_name,
             language=feed.language,
-            interval_seconds=int(cadence_for(settings, feed).min_interval),
+            interval_seconds=int(_backoff_base(settings, feed)),
             category=feed.category,
             enabled=feed.enabled,
         )
         for feed in settings.feeds
     ]
     run_in_transaction(session_factory, lambda session: feeds.sync_feeds(session, configured))
+
+
+def _backoff_base(settings: Settings, feed: FeedConfig) -> float:
+    """What errors back off from: a fixed interval, else the shortest one."""
+    cadence = cadence_for(settings, feed)
+    return cadence.fixed or cadence.min_interval
 
 
 def due_feed_ids(
@@ -108,6 +114,18 @@ def host_lanes(
         else:
             lanes[count % per_host].append(feed_id)
     return [lane for lanes in by_host.values() for lane in lanes]
+
+
+def queue_due_feeds(
+    session_factory: sessionmaker[Session], settings: Settings, *, limit: int = 500
+) -> list[int]:
+    """Due feeds to queue a poll for (Celery's tick): each is marked queued
+    for as long as a poll may hold its lease, so a backed-up queue does not
+    fill with the same feeds at every tick."""
+    hold = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+    return run_in_transaction(
+        session_factory, lambda session: feeds.queue_due_feeds(session, now=utcnow(), hold=hold, limit=limit)
+    )
 
 
 def active_feed_ids(session_factory: sessionmaker[Session]) -> list[int]:

@@ -41,7 +41,12 @@ ETAG_MAX = _column_length(Feed.__table__.c.etag)
 LAST_MODIFIED_MAX = _column_length(Feed.__table__.c.last_modified)
 
 # Written with every outcome of a poll that held the lease: the poll finished.
-_RELEASED: dict[str, object] = {"lease_owner": None, "lease_until": None, "poll_attempts": 0}
+_RELEASED: dict[str, object] = {
+    "lease_owner": None,
+    "lease_until": None,
+    "poll_attempts": 0,
+    "queued_until": None,
+}
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,31 @@ def hosts_of(session: Session, feed_ids: Sequence[int]) -> dict[int, str | None]
         rows = session.execute(select(Feed.id, Feed.host).where(Feed.id.in_(ids[start : start + 500])))
         hosts.update({int(feed_id): host for feed_id, host in rows})
     return hosts
+
+
+def queue_due_feeds(session: Session, *, now: datetime, hold: timedelta, limit: int = 500) -> list[int]:
+    """The due feeds whose poll is not queued yet (or whose queueing has
+    expired), marked queued until ``now + hold``, the longest waiting first."""
+    query = (
+        select(Feed.id)
+        .where(
+            Feed.status == FeedStatus.ACTIVE,
+            Feed.next_check_at <= now,
+            _lease_free(now),
+            or_(Feed.queued_until.is_(None), Feed.queued_until < now),
+        )
+        .order_by(Feed.next_check_at)
+        .limit(limit)
+    )
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(
+            update(Feed)
+            .where(Feed.id.in_(ids))
+            .values(queued_until=now + hold)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
 
 
 def active_feed_ids(session: Session) -> list[int]:

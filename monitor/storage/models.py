@@ -145,6 +145,10 @@ class Feed(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None]
     poll_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by beat's tick when it queues a poll of the feed: a due feed whose
+    # poll is already queued is not queued again at every tick while the
+    # queue drains (cleared by the poll; a lost message expires it).
+    queued_until: Mapped[datetime | None]
 
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -92,3 +92,46 @@ def test_disabled_feed_is_kept_and_never_due(session_factory: sessionmaker[Sessi
     configure(session_factory, [feed("https://a.example/"), feed("https://b.example/")])
     with session_factory() as session:
         assert session.get_one(Feed, ids["https://b.example/"]).status == FeedStatus.ACTIVE
+
+
+def test_a_queued_feed_is_not_queued_again_until_polled_or_expired(
+    session_factory: sessionmaker[Session],
+) -> None:
+    from monitor.storage.feeds import queue_due_feeds, release_after_success
+
+    ids = configure(session_factory, [feed("https://a.example/"), feed("https://b.example/")])
+    hold = timedelta(minutes=3)
+
+    def tick(at: timedelta = timedelta()) -> list[int]:
+        return run_in_transaction(
+            session_factory, lambda session: queue_due_feeds(session, now=utcnow() + at, hold=hold)
+        )
+
+    assert sorted(tick()) == sorted(ids.values())
+    # The queue has not drained: the next ticks queue nothing again.
+    assert tick() == []
+    assert tick(timedelta(minutes=1)) == []
+    # A poll of feed a releases it (and schedules it later); b's message was lost:
+    # b is queued again once its hold has expired.
+    a = ids["https://a.example/"]
+    lease = run_in_transaction(
+        session_factory, lambda session: claim_feed(session, a, owner="p", now=utcnow(), lease=LEASE)
+    )
+    assert lease is not None
+    run_in_transaction(
+        session_factory,
+        lambda session: release_after_success(
+            session,
+            lease,
+            "p",
+            now=utcnow(),
+            next_check_at=utcnow() - timedelta(seconds=1),
+            etag=None,
+            last_modified=None,
+            new_articles=False,
+        ),
+    )
+    assert tick() == [a]
+    assert tick(timedelta(minutes=2)) == []
+    # Neither polled since: once their holds expire, both are queued again.
+    assert sorted(tick(timedelta(minutes=4))) == sorted(ids.values())

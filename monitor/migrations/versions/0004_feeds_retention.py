@@ -26,6 +26,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('schedule_seconds', sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column('schedule_reason', sa.String(length=200), nullable=True))
         batch_op.add_column(sa.Column('ttl_seconds', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('queued_until', sa.DateTime(), nullable=True))
         batch_op.create_index(batch_op.f('ix_feeds_host'), ['host'], unique=False)
 
     with op.batch_alter_table('articles', schema=None) as batch_op:
@@ -54,6 +55,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table('feeds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_feeds_host'))
+        batch_op.drop_column('queued_until')
         batch_op.drop_column('ttl_seconds')
         batch_op.drop_column('schedule_reason')
         batch_op.drop_column('schedule_seconds')
