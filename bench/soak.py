@@ -4,7 +4,8 @@
 
 A loopback feed server answers for 2,000 feeds spread over 12 hosts
 (127.0.0.1 ... 127.0.0.12), each feed on its own rhythm, its items dated on
-it (a week of history before the run, new items as the run goes):
+it (the latest 10 items, from a week of history before the run, then new
+items as the run goes):
 
 * 5 % wires (an item every 3 min), 20 % busy (20 min), 45 % normal (3 h),
   30 % slow (twice a week); 2 % of the items are on-topic dev articles
@@ -25,8 +26,9 @@ classified, alerts received, the due feeds' lag (now - next check, for
 active feeds whose lease is free) against their interval in force, the
 worker's RSS (main process + children) and the load average. It prints a
 line per minute and, at the end, a JSON summary. "Warm-up" is until every
-feed has been polled once (2,000 feeds are all due at the start); the lag
-target applies after it.
+feed has been polled once (2,000 feeds are all due at the start); the
+feeds that came due meanwhile are drained after it, so read the lag
+samples (in the JSON) past the point where the due count falls back.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ from tests.support.webhook_receiver import WebhookReceiver  # noqa: E402
 HOSTS = 12
 SLOW_HOST, FAILING_HOST = 11, 12  # 127.0.0.11 and 127.0.0.12
 RHYTHMS = ((0.05, 180.0), (0.20, 1200.0), (0.45, 3 * 3600.0), (0.30, 3.5 * 86400.0))
-ITEMS_PER_FEED = 20
+ITEMS_PER_FEED = 10
 WEEK = 7 * 86400.0
 
 
@@ -348,6 +350,9 @@ def main() -> None:
                         file=sys.stderr,
                     )
         finally:
+            # What the worker logs while it is stopped (SIGTERM to its
+            # children) is not an error of the run.
+            running_log = log.stat().st_size if log.exists() else 0
             stop(beat)
             stop(worker)
             engine.dispose()
@@ -355,8 +360,10 @@ def main() -> None:
                 server.shutdown()
                 server.server_close()
         summary = summarize(samples, warm_at, args)
-        lines = log.read_text(errors="replace").splitlines()
-        summary["worker_error_lines"] = sum(1 for line in lines if " ERROR/" in line)
+        text = log.read_bytes()
+        lines = text.decode(errors="replace").splitlines()
+        during_run = text[:running_log].decode(errors="replace").splitlines()
+        summary["worker_error_lines"] = sum(1 for line in during_run if " ERROR/" in line)
         summary["matches_logged"] = sum(1 for line in lines if "match [" in line)
         if args.log is not None:
             args.log.write_text("\n".join(lines) + "\n", encoding="utf-8")
