@@ -11,7 +11,6 @@ is, so that the loader can name its line too.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from functools import cached_property
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -329,9 +328,6 @@ class Settings(_Strict):
         return self
 
     # Convenience lookups used across stages.
-    def feed_interval(self, feed: FeedConfig) -> timedelta:
-        return timedelta(seconds=feed.interval or self.poll_interval)
-
     @cached_property
     def _feeds_by_url(self) -> dict[str, FeedConfig]:
         return {feed.url: feed for feed in self.feeds}

@@ -48,7 +48,6 @@ from monitor.ingest.schedule import (
     EntryRhythm,
     ServerHint,
     cadence_for,
-    format_seconds,
     plan_next_check,
     server_hint,
 )
@@ -306,11 +305,11 @@ class _Poll:
         errors = lease.consecutive_errors + 1
         cap = self.settings.fetch.max_backoff
         wait = backoff(lease.interval.total_seconds(), errors, cap)
-        reason = f"backoff after {errors} error(s) in a row: {format_seconds(wait)}"
+        reason = f"backoff after {errors} error(s) in a row"
         if retry_after is not None and min(retry_after, cap) > wait:
             # The server said when to come back: never earlier, within our cap.
             wait = min(retry_after, cap)
-            reason = f"Retry-After {format_seconds(wait)} after error {errors}"
+            reason = f"Retry-After, after {errors} error(s) in a row"
         log.warning(
             "feed %s (%s): %s; error %d in a row, next check in %s",
             lease.name,

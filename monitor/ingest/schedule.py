@@ -152,25 +152,26 @@ class NextCheck:
 
 
 def plan_next_check(cadence: Cadence, rhythm: EntryRhythm, hint: ServerHint | None) -> NextCheck:
-    """The interval until a feed's next check, with the reason for it."""
+    """The interval until a feed's next check, with the reason for it (the
+    interval itself is shown beside the reason, so the reason omits it)."""
     if cadence.fixed is not None:
-        seconds, reason = cadence.fixed, f"fixed interval {format_seconds(cadence.fixed)}"
+        seconds, reason = cadence.fixed, "fixed interval"
     else:
         weekly = rhythm.weekly_count()
         if weekly <= 0:
             seconds = cadence.max_interval
-            reason = f"no entry in the last week: max_interval {format_seconds(seconds)}"
+            reason = "no entry in the last week (max_interval)"
         else:
             wanted = WEEK / (weekly * cadence.factor)
             seconds = min(cadence.max_interval, max(cadence.min_interval, wanted))
-            reason = f"{rhythm.count} entries in the last week: every {format_seconds(seconds)}"
+            reason = f"{rhythm.count} entries in the last week"
             if seconds != wanted:
                 bound = "min_interval" if seconds == cadence.min_interval else "max_interval"
                 reason += f" ({bound})"
     if hint is not None and hint.seconds > seconds:
         seconds = hint.seconds
-        reason = f"{hint.source} {format_seconds(hint.seconds)}"
+        reason = hint.source
         if seconds > cadence.max_interval:
             seconds = cadence.max_interval
-            reason += f", capped at max_interval {format_seconds(seconds)}"
+            reason += f" {format_seconds(hint.seconds)}, capped at max_interval"
     return NextCheck(max(1.0, seconds), reason[:REASON_MAX])

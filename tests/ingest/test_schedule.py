@@ -47,18 +47,18 @@ def test_rhythm_sets_the_interval_within_bounds() -> None:
     assert slow.seconds == 3600
     assert "max_interval" in slow.reason
     silent = plan_next_check(ADAPTIVE, EntryRhythm(0), None)
-    assert (silent.seconds, silent.reason) == (3600, "no entry in the last week: max_interval 1h")
+    assert (silent.seconds, silent.reason) == (3600, "no entry in the last week (max_interval)")
 
 
 def test_server_hints_are_a_floor_capped_by_max_interval() -> None:
     busy = EntryRhythm(1000, NOW - timedelta(minutes=999), NOW)
     floor = plan_next_check(ADAPTIVE, busy, ServerHint(1800, "the feed's <ttl>"))
-    assert (floor.seconds, floor.reason) == (1800, "the feed's <ttl> 30m")
+    assert (floor.seconds, floor.reason) == (1800, "the feed's <ttl>")
     # A hint below the rhythm changes nothing.
     assert plan_next_check(ADAPTIVE, busy, ServerHint(10, "Cache-Control max-age")).seconds == 60
     capped = plan_next_check(ADAPTIVE, busy, ServerHint(86400, "Expires"))
     assert capped.seconds == 3600
-    assert capped.reason == "Expires 1d, capped at max_interval 1h"
+    assert capped.reason == "Expires 1d, capped at max_interval"
 
 
 def test_server_hint_reads_ttl_cache_control_expires_and_retry_after() -> None:
@@ -145,7 +145,7 @@ def test_a_busy_feed_is_checked_often_and_a_quiet_one_rarely(
     settings = settings_for(server, "polling: {max_interval: 2h}\n")
     feed = poll_once(session_factory, settings, server)
     assert feed.schedule_seconds == 150
-    assert feed.schedule_reason == "40 entries in the last week: every 150s"
+    assert feed.schedule_reason == "40 entries in the last week"
     assert feed.next_check_at - feed.last_success_at == timedelta(seconds=150)
 
 
@@ -169,21 +169,21 @@ def test_ttl_and_cache_control_raise_the_interval(
     feed = poll_once(session_factory, settings, server)
     assert (feed.schedule_seconds, feed.schedule_reason, feed.ttl_seconds) == (
         2700,
-        "the feed's <ttl> 45m",
+        "the feed's <ttl>",
         2700,
     )
     # The TTL is remembered: a 304 (no body to read it from) keeps honouring it.
     feed = poll_once(session_factory, settings, server)
     assert server.requests[-1].headers.get("if-none-match")
-    assert (feed.schedule_seconds, feed.schedule_reason) == (2700, "the feed's <ttl> 45m")
+    assert (feed.schedule_seconds, feed.schedule_reason) == (2700, "the feed's <ttl>")
     # A Cache-Control max-age longer than the TTL wins; max_interval still caps it.
     server.add_file("/f.xml", body, headers={"Cache-Control": "max-age=5400"})
     feed = poll_once(session_factory, settings, server)
-    assert (feed.schedule_seconds, feed.schedule_reason) == (5400, "Cache-Control max-age 1.5h")
+    assert (feed.schedule_seconds, feed.schedule_reason) == (5400, "Cache-Control max-age")
     server.add_file("/f.xml", body, headers={"Cache-Control": "max-age=86400"})
     feed = poll_once(session_factory, settings, server)
     assert feed.schedule_seconds == 7200
-    assert feed.schedule_reason == "Cache-Control max-age 1d, capped at max_interval 2h"
+    assert feed.schedule_reason == "Cache-Control max-age 1d, capped at max_interval"
 
 
 def test_retry_after_on_429_is_the_reason_shown(
@@ -198,7 +198,7 @@ def test_retry_after_on_429_is_the_reason_shown(
     assert outcome.status == "error"
     with session_factory() as session:
         feed = session.get_one(Feed, fid)
-    assert (feed.schedule_seconds, feed.schedule_reason) == (1800, "Retry-After 30m after error 1")
+    assert (feed.schedule_seconds, feed.schedule_reason) == (1800, "Retry-After, after 1 error(s) in a row")
 
 
 def test_monitor_feeds_shows_the_interval_and_why(
@@ -217,10 +217,10 @@ def test_monitor_feeds_shows_the_interval_and_why(
     poll_once(session_factory, load_config(config), server)
     table = CliRunner().invoke(main, ["--config", str(config), "feeds"])
     assert table.exit_code == 0, table.output
-    assert "every 150s: 40 entries in the last week: every 150s" in table.output
+    assert "every 150s: 40 entries in the last week" in table.output
     lines = CliRunner().invoke(main, ["--config", str(config), "feeds", "--format", "json"])
     import json
 
     row = json.loads(lines.output.splitlines()[0])
     assert (row["interval_seconds"], row["category"]) == (150, "Wires")
-    assert row["interval_reason"] == "40 entries in the last week: every 150s"
+    assert row["interval_reason"] == "40 entries in the last week"
