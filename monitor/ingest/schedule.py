@@ -164,7 +164,7 @@ def plan_next_check(cadence: Cadence, rhythm: EntryRhythm, hint: ServerHint | No
         else:
             wanted = WEEK / (weekly * cadence.factor)
             seconds = min(cadence.max_interval, max(cadence.min_interval, wanted))
-            reason = f"{rhythm.count} entries in the last week"
+            reason = f"{rhythm.count} {'entry' if rhythm.count == 1 else 'entries'} in the last week"
             if seconds != wanted:
                 bound = "min_interval" if seconds == cadence.min_interval else "max_interval"
                 reason += f" ({bound})"

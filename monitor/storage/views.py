@@ -81,7 +81,11 @@ def list_feeds(session: Session, *, now: datetime, silent_after: float) -> list[
                 last_new_article_at=feed.last_new_article_at,
                 silent=(now - last_new).total_seconds() > silent_after,
                 interval_seconds=feed.schedule_seconds or feed.interval_seconds,
-                interval_reason=feed.schedule_reason or "not polled yet",
+                interval_reason=(
+                    "disabled in the config"
+                    if feed.status == FeedStatus.DISABLED
+                    else feed.schedule_reason or "not polled yet"
+                ),
                 category=feed.category,
             )
         )

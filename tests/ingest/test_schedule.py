@@ -46,6 +46,8 @@ def test_rhythm_sets_the_interval_within_bounds() -> None:
     slow = plan_next_check(ADAPTIVE, twice, None)
     assert slow.seconds == 3600
     assert "max_interval" in slow.reason
+    one = plan_next_check(ADAPTIVE, EntryRhythm(1, NOW, NOW), None)
+    assert one.reason == "1 entry in the last week (max_interval)"
     silent = plan_next_check(ADAPTIVE, EntryRhythm(0), None)
     assert (silent.seconds, silent.reason) == (3600, "no entry in the last week (max_interval)")
 

@@ -87,6 +87,12 @@ def test_disabled_feed_is_kept_and_never_due(session_factory: sessionmaker[Sessi
         status = session.get_one(Feed, ids["https://b.example/"]).status
     assert due == [ids["https://a.example/"]]
     assert status == FeedStatus.DISABLED
+    from monitor.storage.views import list_feeds
+
+    with session_factory() as session:
+        shown = {view.url: view for view in list_feeds(session, now=utcnow(), silent_after=86400)}
+    assert shown["https://b.example/"].interval_reason == "disabled in the config"
+    assert shown["https://a.example/"].interval_reason == "not polled yet"
     assert not claim(session_factory, ids["https://b.example/"], "x")
     # Enabled again: polled again.
     configure(session_factory, [feed("https://a.example/"), feed("https://b.example/")])
