@@ -94,7 +94,9 @@ def write_config(
     path.write_text(
         f"database_url: '{database_url}'\n"
         + (f"broker_url: '{broker}'\n" if broker else "")
-        + f"poll_interval: {interval}\nfetch:\n  allow_hosts: ['{server.netloc}']\n"
+        # The latency phase needs every feed checked every ``interval``:
+        # the fixed schedule, not the adaptive one.
+        + f"poll_interval: {interval}\npolling: {{schedule: fixed}}\nfetch:\n  allow_hosts: ['{server.netloc}']\n"
         f"alerts:\n  backoff_base: 1s\n{workers}channels:\n  - name: hook\n    url: '{hook.apprise_url('/b')}'\n"
         f"feeds:\n{feeds}\n{topics}",
         encoding="utf-8",

@@ -90,14 +90,19 @@ def match_filter(
 
 
 def evidence_line(evidence: dict[str, Any]) -> str:
-    """The evidence in one line: the reason, else the matched terms."""
+    """The evidence in one line: the reason, else the matched terms; then
+    whether the article's page was read (full text)."""
+    line = ""
     reason = evidence.get("reason")
-    if isinstance(reason, str) and reason:
-        return reason
     terms = evidence.get("terms") or evidence.get("matched_terms")
-    if isinstance(terms, list) and terms:
-        return "terms: " + ", ".join(str(t) for t in terms[:8])
-    return ""
+    if isinstance(reason, str) and reason:
+        line = reason
+    elif isinstance(terms, list) and terms:
+        line = "terms: " + ", ".join(str(t) for t in terms[:8])
+    full_text = evidence.get("full_text")
+    if isinstance(full_text, str) and full_text:
+        line = f"{line} [{full_text}]" if line else f"[{full_text}]"
+    return line
 
 
 def _when(value: datetime | None) -> str | None:

@@ -22,8 +22,9 @@ from types import FrameType
 
 from monitor.alerting import DeliveryReport, deliver_due
 from monitor.ingest.outcome import PollOutcome, PollStatus
-from monitor.ingest.poll import active_feed_ids, due_feed_ids, poll_feed, sync_feeds
+from monitor.ingest.poll import active_feed_ids, due_feed_ids, host_lanes, poll_feed, sync_feeds
 from monitor.matching.stage import ClassifyReport, classify_pending
+from monitor.retention import PruneReport, prune
 from monitor.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,8 @@ Reporter = Callable[[str], None]
 FETCH_THREADS = 8
 DELIVERY_BATCH = 100
 RELEARN_CHECK_EVERY = 60.0  # seconds between checks whether the topic model is due
+# Seconds one tick may spend pruning (batches go on at the next tick).
+PRUNE_BUDGET = 5.0
 
 
 @dataclass
@@ -58,6 +61,7 @@ class EmbeddedService:
         self.runtime = runtime
         self.report = report
         self._stop = threading.Event()
+        self._last_prune: float | None = None
         self._owner_prefix = f"embedded-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self._learner: threading.Thread | None = None
         self._last_relearn_check = float("-inf")
@@ -72,17 +76,28 @@ class EmbeddedService:
         if not ids:
             return []
 
-        def one(feed_id: int) -> PollOutcome:
-            owner = f"{self._owner_prefix}-{uuid.uuid4().hex[:8]}"
-            return poll_feed(rt.session_factory, rt.settings, feed_id, owner=owner, force=all_feeds)
+        def lane(feed_ids: list[int]) -> list[PollOutcome]:
+            results = []
+            for feed_id in feed_ids:
+                owner = f"{self._owner_prefix}-{uuid.uuid4().hex[:8]}"
+                results.append(
+                    poll_feed(rt.session_factory, rt.settings, feed_id, owner=owner, force=all_feeds)
+                )
+            return results
 
+        # Each host's feeds are shared among at most max_per_host lanes, each
+        # polling its feeds one after another: this process never has more
+        # than that many requests to one host in flight (the feeds' leases
+        # hold the bound across processes).
+        lanes = host_lanes(rt.session_factory, ids, rt.settings.polling.max_per_host)
         outcomes: list[PollOutcome] = []
-        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(ids))) as pool:
-            for outcome in pool.map(one, ids):
-                outcomes.append(outcome)
-                if outcome.status != PollStatus.SKIPPED:
-                    prefix = "error " if outcome.status.failed else "polled"
-                    self.report(f"{prefix} {outcome.describe()}")
+        with ThreadPoolExecutor(max_workers=min(FETCH_THREADS, len(lanes))) as pool:
+            for results in pool.map(lane, lanes):
+                for outcome in results:
+                    outcomes.append(outcome)
+                    if outcome.status != PollStatus.SKIPPED:
+                        prefix = "error " if outcome.status.failed else "polled"
+                        self.report(f"{prefix} {outcome.describe()}")
         return outcomes
 
     def classify(self) -> ClassifyReport:
@@ -148,6 +163,20 @@ class EmbeddedService:
         report.deliveries.append(self.deliver(until_done=all_feeds))
         return report
 
+    def prune_when_due(self) -> PruneReport | None:
+        """Prune every ``retention.interval`` (the first time at the first
+        tick), each call bounded to a few seconds so polling is not held up."""
+        rt = self.runtime
+        now = time.monotonic()
+        if self._last_prune is not None and now - self._last_prune < rt.settings.retention.interval:
+            return None
+        result = prune(rt.session_factory, rt.settings, budget=PRUNE_BUDGET)
+        # An unfinished prune goes on at the next tick, not an interval later.
+        self._last_prune = now if result.complete else None
+        if any(result.removed.values()):
+            self.report("pruned " + ", ".join(f"{n} {kind}" for kind, n in result.removed.items()))
+        return result
+
     def run_once(self) -> CycleReport:
         """Poll every active feed once, classify everything new, send what is due."""
         return self.cycle(all_feeds=True)
@@ -163,6 +192,7 @@ class EmbeddedService:
             started = time.monotonic()
             try:
                 self.cycle()
+                self.prune_when_due()
             except Exception:  # one bad cycle must not end the service
                 log.exception("cycle failed; continuing at the next tick")
             self._stop.wait(max(0.0, tick - (time.monotonic() - started)))

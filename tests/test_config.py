@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from monitor.cli import main
 from monitor.config import ConfigError, Settings, environment, load_config, load_config_text, parse_duration
-from monitor.config.schema import DURATION_PATTERN
+from monitor.config.fields import DURATION_PATTERN
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,7 +141,9 @@ def test_durations(text: str, seconds: float) -> None:
 ALL_DURATIONS = (
     "poll_interval: 2m\n"
     "fetch: {timeout: 1m, max_backoff: 2h, silent_after: 3d}\n"
-    "feeds: [{url: 'https://example.org/rss', interval: 5m}]\n"
+    "feeds: [{url: 'https://example.org/rss', interval: 5m, min_interval: 2m, max_interval: 3h}]\n"
+    "polling: {min_interval: 90s, max_interval: 2h}\n"
+    "retention: {articles: 30d, matches: 180d, deliveries: 7d, interval: 1h}\n"
     "alerts: {backoff_base: 1m, backoff_max: 2h, send_timeout: 1m, lease: 10m}\n"
     "workers: {beat_tick: 30s, sweep_interval: 1m, poll_time_limit: 2m, classify_time_limit: 5m,\n"
     "          deliver_time_limit: 3m, visibility_timeout: 15m, unacked_restore_interval: 10s,\n"
@@ -179,7 +181,19 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
         7200,
         259200,
     )
-    assert settings.feeds[0].interval == 300
+    assert (settings.feeds[0].interval, settings.feeds[0].min_interval, settings.feeds[0].max_interval) == (
+        300,
+        120,
+        10800,
+    )
+    assert (settings.polling.min_interval, settings.polling.max_interval) == (90, 7200)
+    retention = settings.retention
+    assert (retention.articles, retention.matches, retention.deliveries, retention.interval) == (
+        30 * 86400,
+        180 * 86400,
+        7 * 86400,
+        3600,
+    )
     alerts = settings.alerts
     assert (alerts.backoff_base, alerts.backoff_max, alerts.send_timeout, alerts.lease) == (60, 7200, 60, 600)
     workers = settings.workers
@@ -200,7 +214,10 @@ def test_every_duration_field_takes_units(tmp_path: Path) -> None:
     written = {
         "poll_interval",
         *(f"fetch.{name}" for name in ("timeout", "max_backoff", "silent_after")),
-        "feeds.interval",
+        *(f"feeds.{name}" for name in ("interval", "min_interval", "max_interval")),
+        "polling.min_interval",
+        "polling.max_interval",
+        *(f"retention.{name}" for name in ("articles", "matches", "deliveries", "interval")),
         *(f"alerts.{name}" for name in ("backoff_base", "backoff_max", "send_timeout", "lease")),
         *(
             f"workers.{name}"

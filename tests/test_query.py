@@ -205,3 +205,19 @@ def test_search_folds_accented_capitals_on_both_dialects(populated: sessionmaker
 def test_far_times_are_a_clear_error() -> None:
     with pytest.raises(ValueError, match="too far back"):
         parse_when("9999999w", now=NOW)
+
+
+def test_evidence_line_says_whether_the_page_was_read() -> None:
+    from monitor.query import evidence_line
+
+    read = {
+        "reason": "matches (0.81 vs 0.50): near seed 2",
+        "full_text": "full text: 2,312 characters from the article's page",
+    }
+    assert evidence_line(read) == (
+        "matches (0.81 vs 0.50): near seed 2 [full text: 2,312 characters from the article's page]"
+    )
+    assert evidence_line({"terms": ["strike"], "full_text": "full text: page not fetched: HTTP 404"}) == (
+        "terms: strike [full text: page not fetched: HTTP 404]"
+    )
+    assert evidence_line({"reason": "rules met"}) == "rules met"

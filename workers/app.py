@@ -74,6 +74,12 @@ def make_app(settings: Settings) -> Celery:
                 "schedule": workers.sweep_interval,
                 "options": {"expires": workers.sweep_interval},
             },
+            # Retention: old rows deleted in batches (monitor.retention).
+            "prune": {
+                "task": "monitor.prune",
+                "schedule": settings.retention.interval,
+                "options": {"expires": settings.retention.interval},
+            },
         },
     )
     return app

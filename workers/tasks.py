@@ -20,9 +20,10 @@ from celery.exceptions import SoftTimeLimitExceeded
 from monitor.alerting import deliver_due
 from monitor.alerting.digest import make_due_digests
 from monitor.alerting.digest_sender import send_digests
-from monitor.ingest.poll import due_feed_ids, poll_feed, sync_feeds
+from monitor.ingest.poll import poll_feed, queue_due_feeds, sync_feeds
 from monitor.matching.relearn import record_failure
 from monitor.matching.stage import classify_pending
+from monitor.retention import prune
 from monitor.runtime import Runtime
 from monitor.storage import utcnow
 from workers.app import app, settings
@@ -52,7 +53,7 @@ def tick() -> dict[str, Any]:
     """Beat's tick: queue one poll per due feed. Cheap and safe to double."""
     rt = runtime()
     sync_feeds(rt.session_factory, rt.settings)
-    ids = due_feed_ids(rt.session_factory)
+    ids = queue_due_feeds(rt.session_factory, rt.settings)
     for feed_id in ids:
         poll_feed_task.delay(feed_id)
     return {"queued": len(ids)}
@@ -128,3 +129,15 @@ def relearn() -> dict[str, Any]:
         record_failure(rt.settings, "learning took longer than workers.learn_time_limit")
         raise
     return {"learned": version}
+
+
+@app.task(name="monitor.prune", **_limits(settings.workers.classify_time_limit))
+def prune_task() -> dict[str, Any]:
+    """Delete what retention no longer keeps, in batches, within the task's budget."""
+    rt = runtime()
+    result = prune(
+        rt.session_factory,
+        rt.settings,
+        budget=settings.workers.work_budget(settings.workers.classify_time_limit),
+    )
+    return {"removed": result.removed, "complete": result.complete}

@@ -83,6 +83,7 @@ def _register() -> None:
         config_cmds,
         db_cmds,
         delivery_cmds,
+        feed_cmds,
         matching_cmds,
         query_cmds,
         run_cmds,

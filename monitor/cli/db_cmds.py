@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from monitor.cli import CliContext, main, pass_cli
@@ -35,3 +37,25 @@ def db_status(cli: CliContext) -> None:
     click.echo(f"{redact_url(url)}: revision {current or 'none'} (head {head}): {state}")
     if current != head:
         raise SystemExit(1)
+
+
+@db.command("prune")
+@click.option("--dry-run", is_flag=True, help="Count what would be removed; change nothing.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@pass_cli
+def db_prune(cli: CliContext, dry_run: bool, fmt: str) -> None:
+    """Remove what retention no longer keeps (retention.articles, .matches, .deliveries).
+
+    Finished alerts, then matches, then articles left without a match, in
+    batches of retention.batch_size rows per transaction. Articles with
+    feedback are kept, and so is every article a kept match points to.
+    """
+    from monitor.retention import prune, retention_ages
+
+    with cli.sessions() as factory:
+        report = prune(factory, cli.settings, dry_run=dry_run)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_json()))
+        return
+    for line in report.lines(retention_ages(cli.settings)):
+        click.echo(line)

@@ -10,6 +10,7 @@ from datetime import datetime
 import click
 
 from monitor.cli import CliContext, main, pass_cli
+from monitor.ingest.schedule import format_seconds
 from monitor.query import FilterError, evidence_line, match_filter
 from monitor.storage import utcnow
 from monitor.storage.views import find_matches, list_feeds
@@ -132,7 +133,9 @@ def matches(
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def feeds(ctx: click.Context, fmt: str) -> None:
-    """Feeds with their polling state (errors, next check, silence)."""
+    """Feeds with their polling state: errors, next check, silence, and the
+    interval in force with its reason (the feed's rhythm, its TTL or the
+    server's cache headers, a backoff)."""
     if ctx.invoked_subcommand is not None:
         return
     cli: CliContext = ctx.obj
@@ -149,7 +152,8 @@ def feeds(ctx: click.Context, fmt: str) -> None:
             flags.append("silent")
         click.echo(
             f"{feed.id:4}  {_short(feed.name, 28):28}  {', '.join(flags):24}  "
-            f"next {_local(feed.next_check_at)}  last ok {_local(feed.last_success_at)}"
+            f"next {_local(feed.next_check_at)}  last ok {_local(feed.last_success_at)}  "
+            f"every {format_seconds(feed.interval_seconds)}: {feed.interval_reason}"
         )
         if feed.last_error and feed.consecutive_errors:
             click.echo(f"      ↳ {_short(feed.last_error, 110)}")

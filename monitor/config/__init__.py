@@ -15,6 +15,7 @@ from monitor.config.alerting import (
     TemplateConfig,
     TopicAlerting,
 )
+from monitor.config.fields import Duration, parse_duration
 from monitor.config.loader import (
     DEFAULT_CONFIG_FILE,
     ConfigError,
@@ -27,7 +28,6 @@ from monitor.config.schema import (
     TARGET_SEPARATOR,
     AlertSettings,
     ChannelConfig,
-    Duration,
     FeedConfig,
     FetchSettings,
     KeywordRules,
@@ -37,7 +37,6 @@ from monitor.config.schema import (
     TopicConfig,
     WebSettings,
     WorkerSettings,
-    parse_duration,
 )
 
 __all__ = [

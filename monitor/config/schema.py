@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from monitor.config.fields import Strict as _Strict
 from monitor.config.fields import parse_duration as parse_duration
 from monitor.config.web import WebSettings as WebSettings
 from monitor.config.web import token_problem as token_problem
+from monitor.config.operations import FeedOptions, FullTextSettings, PollingSettings, RetentionSettings
 from monitor.urls import redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"
@@ -60,11 +62,13 @@ class FetchSettings(_Strict):
     )
 
 
-class FeedConfig(_Strict):
+class FeedConfig(FeedOptions):
     # Lengths are the storage columns': PostgreSQL enforces them, SQLite not.
     url: str = Field(max_length=2048)
     name: str | None = Field(None, min_length=1, max_length=300)
-    interval: PollInterval | None = Field(None, description="time between polls; default: poll_interval")
+    interval: PollInterval | None = Field(
+        None, description="a fixed time between polls of this feed; default: polling.schedule"
+    )
     language: str | None = Field(None, description="ISO 639-1 code when the feed is known monolingual")
 
     @field_validator("url")
@@ -308,6 +312,9 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     alerts: AlertSettings = AlertSettings()
     workers: WorkerSettings = WorkerSettings()
+    polling: PollingSettings = PollingSettings()
+    retention: RetentionSettings = RetentionSettings()
+    full_text: FullTextSettings = FullTextSettings()
     feeds: tuple[FeedConfig, ...] = ()
     channels: tuple[ChannelConfig, ...] = ()
     topics: tuple[TopicConfig, ...] = ()
@@ -369,8 +376,13 @@ class Settings(_Strict):
         return self
 
     # Convenience lookups used across stages.
-    def feed_interval(self, feed: FeedConfig) -> timedelta:
-        return timedelta(seconds=feed.interval or self.poll_interval)
+    @cached_property
+    def _feeds_by_url(self) -> dict[str, FeedConfig]:
+        return {feed.url: feed for feed in self.feeds}
+
+    def feed(self, url: str) -> FeedConfig | None:
+        """The configured feed of a URL; None when it is no longer configured."""
+        return self._feeds_by_url.get(url)
 
     def channel(self, name: str) -> ChannelConfig:
         for channel in self.channels:

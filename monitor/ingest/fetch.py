@@ -30,16 +30,19 @@ behalf and defeat the address check.
 
 from __future__ import annotations
 
+import base64
 import email.utils
 import logging
 import re
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import httpcore
 import httpx
 
-from monitor.config import FetchSettings
+from monitor.config import FeedConfig, FetchSettings
 from monitor.ingest.addresses import is_public_address, validate_url
 from monitor.ingest.decode import DECODE_STEP, BadEncoding, Decoder
 from monitor.ingest.transport import Blocked, Deadline, GuardedTransport
@@ -47,7 +50,9 @@ from monitor.ingest.types import FetchError, FetchResult
 from monitor.urls import redact_url, scrub_userinfo
 
 __all__ = [
+    "RequestOptions",
     "fetch_feed",
+    "fetch_page",
     "is_public_address",
     "parse_retry_after",
     "validate_url",
@@ -58,7 +63,41 @@ ACCEPT = (
     "application/rss+xml, application/atom+xml, application/rdf+xml, "
     "application/xml;q=0.9, text/xml;q=0.9, */*;q=0.8"
 )
+PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 _HEADER_UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """A feed's own request settings (``headers``, ``user_agent``,
+    ``basic_auth`` in the config). Credentials and extra headers go to the
+    feed's own host only: a redirect to another host drops them, as browsers
+    drop ``Authorization``."""
+
+    user_agent: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    username: str | None = None
+    password: str = field(default="", repr=False)
+
+    @classmethod
+    def of_feed(cls, feed: FeedConfig | None) -> RequestOptions:
+        """A configured feed's own headers, user agent and basic auth."""
+        if feed is None:
+            return cls()
+        auth = feed.basic_auth
+        return cls(
+            user_agent=feed.user_agent,
+            headers=dict(feed.headers),
+            username=auth.username if auth else None,
+            password=auth.password if auth else "",
+        )
+
+    def private_headers(self) -> dict[str, str]:
+        headers = dict(self.headers)
+        if self.username is not None:
+            token = base64.b64encode(f"{self.username}:{self.password}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        return headers
 
 
 class _HideCredentials(logging.Filter):
@@ -103,12 +142,20 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
 # --- the fetch ---------------------------------------------------------------------
 
 
-def _request_headers(settings: FetchSettings, etag: str | None, last_modified: str | None) -> dict[str, str]:
+def _request_headers(
+    settings: FetchSettings,
+    etag: str | None,
+    last_modified: str | None,
+    options: RequestOptions | None = None,
+    accept: str = ACCEPT,
+) -> dict[str, str]:
     headers = {
-        "User-Agent": settings.user_agent,
-        "Accept": ACCEPT,
+        "User-Agent": (options.user_agent if options else None) or settings.user_agent,
+        "Accept": accept,
         "Accept-Encoding": "gzip, deflate",
     }
+    if options is not None:
+        headers.update(options.private_headers())
     # Validators come from a previous response (untrusted): never send one
     # that could split the header.
     if etag and not _HEADER_UNSAFE.search(etag) and etag.isascii():
@@ -118,12 +165,23 @@ def _request_headers(settings: FetchSettings, etag: str | None, last_modified: s
     return headers
 
 
+def fetch_page(
+    url: str, *, settings: FetchSettings, max_bytes: int, options: RequestOptions | None = None
+) -> FetchResult:
+    """GET an article's page through the same guard as a feed (address
+    checks on every hop, total deadline, decoded-size cap ``max_bytes``)."""
+    capped = settings.model_copy(update={"max_bytes": min(max_bytes, settings.max_bytes)})
+    return fetch_feed(url, settings=capped, options=options, accept=PAGE_ACCEPT)
+
+
 def fetch_feed(
     url: str,
     *,
     etag: str | None = None,
     last_modified: str | None = None,
     settings: FetchSettings,
+    options: RequestOptions | None = None,
+    accept: str = ACCEPT,
 ) -> FetchResult:
     """GET a feed, guarded; a ``FetchResult`` for 200 or 304, else ``FetchError``.
 
@@ -133,7 +191,8 @@ def fetch_feed(
     """
     start = time.monotonic()
     current = validate_url(url, settings)
-    headers = _request_headers(settings, etag, last_modified)
+    headers = _request_headers(settings, etag, last_modified, options, accept)
+    private = set(options.private_headers()) if options is not None else set()
     deadline = Deadline(settings.timeout)
     deadline.start()
     hop = 0
@@ -157,13 +216,17 @@ def fetch_feed(
                             status=redirect.status,
                         ) from None
                     try:
-                        current = validate_url(target, settings)
+                        following = validate_url(target, settings)
                     except FetchError as exc:
                         raise FetchError(
                             exc.kind,
                             f"redirect from {redact_url(str(current))} to {redact_url(str(target))} refused: {exc}",
                             status=redirect.status,
                         ) from None
+                    if private and following.host != current.host:
+                        headers = {k: v for k, v in headers.items() if k not in private}
+                        private = set()
+                    current = following
                     hop += 1
                     continue
                 return result

@@ -378,4 +378,17 @@ def parse_feed(
         language=language,
         items=tuple(items),
         warning=warning,
+        ttl_seconds=_ttl_seconds(feed.get("ttl")),
     )
+
+
+# A <ttl> above a year is a mistake, not a wish.
+_TTL_MAX_MINUTES = 365 * 24 * 60
+
+
+def _ttl_seconds(value: object) -> int | None:
+    """RSS ``<ttl>`` (minutes) in seconds; None when absent or not a number."""
+    text = _text(value).strip()
+    if not (text.isascii() and text.isdigit()) or int(text) == 0:
+        return None
+    return min(int(text), _TTL_MAX_MINUTES) * 60

@@ -21,22 +21,38 @@ feed recovers by itself on its next success. The operator hears of it once:
 a notice when a feed reaches ``fetch.failure_notice_after`` failed polls in
 a row, another when it recovers. Only a 410 Gone stops polling, with an
 operator notice, until the feed is reset.
+
+A success schedules the next check by ``monitor.ingest.schedule`` (the
+feed's rhythm, its TTL and the server's cache headers) and records why; at
+most ``polling.max_per_host`` polls of one host hold a lease at once; a
+teaser-only feed has its new articles' pages read (``monitor.ingest.fulltext``);
+items older than ``retention.articles`` are not stored again once pruned.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from monitor.config import Settings
-from monitor.ingest.fetch import fetch_feed
+from monitor.config import FeedConfig, Settings
+from monitor.ingest.fetch import RequestOptions, fetch_feed
+from monitor.ingest.fulltext import full_text_of_new, wants_full_text
 from monitor.ingest.normalize import normalize_item
 from monitor.ingest.outcome import PollOutcome, PollStatus
 from monitor.ingest.parse import parse_feed
+from monitor.ingest.schedule import (
+    Cadence,
+    EntryRhythm,
+    ServerHint,
+    cadence_for,
+    plan_next_check,
+    server_hint,
+)
 from monitor.ingest.types import FetchError, NormalizedArticle, ParseError
 from monitor.retries import backoff, is_soft_time_limit
 from monitor.storage import feeds, run_in_transaction, utcnow
@@ -60,11 +76,19 @@ def sync_feeds(session_factory: sessionmaker[Session], settings: Settings) -> No
             url=feed.url,
             name=feed.display_name,
             language=feed.language,
-            interval_seconds=int(settings.feed_interval(feed).total_seconds()),
+            interval_seconds=int(_backoff_base(settings, feed)),
+            category=feed.category,
+            enabled=feed.enabled,
         )
         for feed in settings.feeds
     ]
     run_in_transaction(session_factory, lambda session: feeds.sync_feeds(session, configured))
+
+
+def _backoff_base(settings: Settings, feed: FeedConfig) -> float:
+    """What errors back off from: a fixed interval, else the shortest one."""
+    cadence = cadence_for(settings, feed)
+    return cadence.fixed or cadence.min_interval
 
 
 def due_feed_ids(
@@ -73,6 +97,36 @@ def due_feed_ids(
     """Active feeds whose next check has come and whose lease is free."""
     with session_factory() as session:
         return feeds.due_feed_ids(session, now=now or utcnow(), limit=limit)
+
+
+def host_lanes(
+    session_factory: sessionmaker[Session], feed_ids: Sequence[int], per_host: int
+) -> list[list[int]]:
+    """``feed_ids`` dealt into lanes, each to be polled one feed after
+    another: a host's feeds go round-robin into at most ``per_host`` lanes."""
+    with session_factory() as session:
+        hosts = feeds.hosts_of(session, feed_ids)
+    by_host: dict[str | None, list[list[int]]] = {}
+    for feed_id in feed_ids:
+        lanes = by_host.setdefault(hosts.get(feed_id), [])
+        count = sum(len(lane) for lane in lanes)
+        if len(lanes) < per_host:
+            lanes.append([feed_id])
+        else:
+            lanes[count % per_host].append(feed_id)
+    return [lane for lanes in by_host.values() for lane in lanes]
+
+
+def queue_due_feeds(
+    session_factory: sessionmaker[Session], settings: Settings, *, limit: int = 500
+) -> list[int]:
+    """Due feeds to queue a poll for (Celery's tick): each is marked queued
+    for as long as a poll may hold its lease, so a backed-up queue does not
+    fill with the same feeds at every tick."""
+    hold = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+    return run_in_transaction(
+        session_factory, lambda session: feeds.queue_due_feeds(session, now=utcnow(), hold=hold, limit=limit)
+    )
 
 
 def active_feed_ids(session_factory: sessionmaker[Session]) -> list[int]:
@@ -96,27 +150,41 @@ def poll_feed(
 ) -> PollOutcome:
     """Poll one feed if it is due (or ``force``) and its lease is free."""
     now = now or utcnow()
+    started = time.monotonic()
     lease_time = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
     lease = run_in_transaction(
         session_factory,
         lambda session: feeds.claim_feed(
-            session, feed_id, owner=owner, now=now, lease=lease_time, force=force
+            session,
+            feed_id,
+            owner=owner,
+            now=now,
+            lease=lease_time,
+            force=force,
+            max_per_host=settings.polling.max_per_host,
         ),
     )
     if lease is None:
         with session_factory() as session:
             url, name = feeds.feed_label(session, feed_id)
-        log.info("poll of %s skipped: not due, not active, or leased by another poll", name)
+        log.info("poll of %s skipped: not due, not active, leased, or its host busy", name)
         return PollOutcome(feed_id=feed_id, url=url, name=name, status=PollStatus.SKIPPED)
-    poll = _Poll(session_factory, settings, lease, owner, now)
+    feed = settings.feed(lease.url)
+    poll = _Poll(session_factory, settings, lease, owner, now, cadence_for(settings, feed))
     if lease.attempts > MAX_POLL_ATTEMPTS:
         return poll.park()
+    options = RequestOptions.of_feed(feed)
     try:
         result = fetch_feed(
-            lease.url, etag=lease.etag, last_modified=lease.last_modified, settings=settings.fetch
+            lease.url,
+            etag=lease.etag,
+            last_modified=lease.last_modified,
+            settings=settings.fetch,
+            options=options,
         )
         if result.not_modified:
-            return poll.succeeded([], result.etag, result.last_modified, PollStatus.NOT_MODIFIED, 0)
+            hint = server_hint(result.headers, lease.ttl_seconds, now=now)
+            return poll.succeeded([], result.etag, result.last_modified, PollStatus.NOT_MODIFIED, 0, hint)
         parsed = parse_feed(
             result.body,
             url=result.url,
@@ -125,8 +193,24 @@ def poll_feed(
             headers=result.headers,
         )
         feed_language = lease.language or parsed.language
-        articles = [normalize_item(item, feed_language=feed_language) for item in parsed.items]
-        return poll.succeeded(articles, result.etag, result.last_modified, PollStatus.OK, len(parsed.items))
+        articles = _recent(
+            [normalize_item(item, feed_language=feed_language) for item in parsed.items], settings, now
+        )
+        if articles and wants_full_text(feed, settings, articles):
+            budget = settings.workers.work_budget(settings.workers.poll_time_limit) - (
+                time.monotonic() - started
+            )
+            articles = full_text_of_new(session_factory, settings, lease, options, articles, budget / 2)
+        hint = server_hint(result.headers, parsed.ttl_seconds, now=now)
+        return poll.succeeded(
+            articles,
+            result.etag,
+            result.last_modified,
+            PollStatus.OK,
+            len(parsed.items),
+            hint,
+            ttl_seconds=parsed.ttl_seconds,
+        )
     except FetchError as exc:
         if exc.kind == "gone":
             return poll.gone(str(exc))
@@ -146,6 +230,17 @@ def poll_feed(
         return poll.failed(message, None)
 
 
+def _recent(articles: list[NormalizedArticle], settings: Settings, now: datetime) -> list[NormalizedArticle]:
+    """Items published before ``retention.articles`` would be pruned at once:
+    not storing them keeps a pruned article from coming back as new (and
+    alerting again) while its feed still lists it."""
+    keep = settings.retention.articles
+    if keep is None:
+        return articles
+    cutoff = now - timedelta(seconds=keep)
+    return [a for a in articles if a.published_at is None or a.published_at >= cutoff]
+
+
 @dataclass(frozen=True)
 class _Poll:
     """One poll that holds its feed's lease: each outcome is written, and the
@@ -156,6 +251,7 @@ class _Poll:
     lease: FeedLease
     owner: str
     now: datetime
+    cadence: Cadence
 
     def succeeded(
         self,
@@ -164,13 +260,18 @@ class _Poll:
         last_modified: str | None,
         status: PollStatus,
         items_seen: int,
+        hint: ServerHint | None,
+        *,
+        ttl_seconds: int | None = None,
     ) -> PollOutcome:
         lease, now = self.lease, self.now
-        next_check = now + lease.interval
         silent_after = timedelta(seconds=self.settings.fetch.silent_after)
 
-        def work(session: Session) -> list[int]:
+        def work(session: Session) -> tuple[list[int], datetime]:
             new_ids = insert_articles(session, lease.feed_id, articles, fetched_at=now)
+            rhythm = EntryRhythm(*feeds.entry_rhythm(session, lease.feed_id, now=now))
+            scheduled = plan_next_check(self.cadence, rhythm, hint)
+            next_check_at = scheduled.at(now)
             if not new_ids and now - lease.last_new_article_at > silent_after:
                 # Reachable but silent for too long: a moved feed, a dead
                 # generator. Announced once per silence (Huginn's `working?`).
@@ -189,15 +290,17 @@ class _Poll:
                 lease,
                 self.owner,
                 now=now,
-                next_check_at=next_check,
+                next_check_at=next_check_at,
                 etag=etag,
                 last_modified=last_modified,
                 new_articles=bool(new_ids),
                 not_modified=status == PollStatus.NOT_MODIFIED,
+                schedule=(round(scheduled.seconds), scheduled.reason),
+                ttl_seconds=ttl_seconds,
             )
-            return new_ids
+            return new_ids, next_check_at
 
-        new_ids = run_in_transaction(self.session_factory, work)
+        new_ids, next_check = run_in_transaction(self.session_factory, work)
         outcome = self._outcome(status, next_check, new_article_ids=new_ids, items_seen=items_seen)
         log.info("polled %s", outcome.describe())
         return outcome
@@ -207,9 +310,11 @@ class _Poll:
         errors = lease.consecutive_errors + 1
         cap = self.settings.fetch.max_backoff
         wait = backoff(lease.interval.total_seconds(), errors, cap)
-        if retry_after is not None:
+        reason = f"backoff after {errors} error(s) in a row"
+        if retry_after is not None and min(retry_after, cap) > wait:
             # The server said when to come back: never earlier, within our cap.
-            wait = max(wait, min(retry_after, cap))
+            wait = min(retry_after, cap)
+            reason = f"Retry-After, after {errors} error(s) in a row"
         log.warning(
             "feed %s (%s): %s; error %d in a row, next check in %s",
             lease.name,
@@ -223,7 +328,13 @@ class _Poll:
             if errors == self.settings.fetch.failure_notice_after
             else None
         )
-        return self._release_failed(PollStatus.ERROR, message, self.now + timedelta(seconds=wait), notice)
+        return self._release_failed(
+            PollStatus.ERROR,
+            message,
+            self.now + timedelta(seconds=wait),
+            notice,
+            schedule=(round(wait), reason),
+        )
 
     def _failing_notice(self, errors: int, message: str, wait: float) -> tuple[str, str, str]:
         """Announced once per run of failures: when it reaches fetch.failure_notice_after."""
@@ -268,7 +379,13 @@ class _Poll:
             "feed_failed",
             f"Feed {lease.name} ({lease.shown_url}): {message}.",
         )
-        return self._release_failed(PollStatus.PARKED, message, self.now + wait, notice)
+        return self._release_failed(
+            PollStatus.PARKED,
+            message,
+            self.now + wait,
+            notice,
+            schedule=(round(wait.total_seconds()), "parked"),
+        )
 
     def _release_failed(
         self,
@@ -276,13 +393,22 @@ class _Poll:
         message: str,
         next_check: datetime | None,
         notice: tuple[str, str, str] | None = None,
+        *,
+        schedule: tuple[int, str] | None = None,
     ) -> PollOutcome:
         """``next_check`` None: the feed is not scheduled again (gone).
-        ``notice`` is (key, kind, message), announced once."""
+        ``notice`` is (key, kind, message), announced once; ``schedule`` the
+        wait and its reason."""
 
         def work(session: Session) -> None:
             feeds.release_after_failure(
-                session, self.lease, self.owner, now=self.now, error=message, next_check_at=next_check
+                session,
+                self.lease,
+                self.owner,
+                now=self.now,
+                error=message,
+                next_check_at=next_check,
+                schedule=schedule,
             )
             if notice is not None:
                 add_notice(session, *notice, at=self.now)

@@ -76,6 +76,8 @@ class ParsedFeed:
     items: tuple[ParsedItem, ...]
     # feedparser's bozo exception text when it recovered from bad markup.
     warning: str | None = None
+    # RSS <ttl>: minutes the feed may be cached, in seconds.
+    ttl_seconds: int | None = None
 
 
 class ParseError(Exception):
@@ -97,3 +99,6 @@ class NormalizedArticle:
     language: str | None
     published_at: datetime | None
     content_hash: str  # sha256 of title + summary
+    # The article page's main text (full text), and what became of fetching it.
+    body: str | None = None
+    body_note: str | None = None

@@ -18,15 +18,21 @@ class ArticleText:
     title: str
     summary: str
     language: str | None = None
+    # The start of the article page's main text, when the feed carries only
+    # a teaser and the page was read (``monitor.ingest.fulltext``).
+    body: str = ""
 
     @property
     def text(self) -> str:
-        """What is classified: the title and the summary, as a feed item carries them."""
+        """What is classified: the title and the summary, as a feed item
+        carries them, then the start of the page's text when there is one."""
         if not self.summary:
-            return self.title
-        if not self.title:
-            return self.summary
-        return f"{self.title}. {self.summary}"
+            head = self.title
+        elif not self.title:
+            head = self.summary
+        else:
+            head = f"{self.title}. {self.summary}"
+        return f"{head}\n{self.body}" if self.body else head
 
 
 @dataclass(frozen=True)

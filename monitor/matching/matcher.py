@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from monitor.config import TopicConfig
 from monitor.matching.base import ArticleText, TopicDecision
@@ -67,6 +67,21 @@ class CombinedMatcher:
                 evidence = {**NOT_A_CANDIDATE.evidence, "model_version": self._version}
                 evidence["reason"] = f"below threshold (0.00 vs {threshold:.2f}): {NOT_A_CANDIDATE.reason}"
                 self._not_candidate[topic.id] = TopicDecision(topic.id, 0.0, threshold, False, evidence)
+        # Topics decided by their rules alone: the decision when an article
+        # touches none of a topic's terms, shared like ``_not_candidate``;
+        # an article pays only for the topics its words touch.
+        # The row of an article that touches no topic; each article copies it
+        # and fills in the learned topics and the rule topics it touches.
+        self._position = {topic.id: index for index, topic in enumerate(self.topics)}
+        self._learned_set = frozenset(self._learned)
+        self._learned_positions = [self._position[topic_id] for topic_id in self._learned]
+        self._untouched_row: list[TopicDecision | None] = []
+        for topic in self.topics:
+            miss = self.rules.miss(topic.id)
+            shared_miss = (
+                None if topic.id in self._learned_set or miss is None else self._rules_only(topic, miss)
+            )
+            self._untouched_row.append(shared_miss)
 
     @property
     def version(self) -> str:
@@ -82,17 +97,24 @@ class CombinedMatcher:
             )
         out: list[list[TopicDecision]] = []
         shared = self._not_candidate
+        learned_ids = self._learned_set
         for index, text in enumerate(texts):
-            rule_results = self.rules.evaluate(text, normalized[index])
-            row = learned[index]
-            out.append(
-                [
-                    shared[topic.id]
-                    if row.get(topic.id) is NOT_A_CANDIDATE and topic.id in shared
-                    else self._decide(topic, rule_results[topic.id], row.get(topic.id))
-                    for topic in self.topics
-                ]
-            )
+            touched = self.rules.evaluate_touched(text, normalized[index])
+            row: list[TopicDecision | None] = list(self._untouched_row)
+            for topic_id, rules in touched.items():
+                if topic_id not in learned_ids:
+                    position = self._position[topic_id]
+                    row[position] = self._rules_only(self.topics[position], rules)
+            scores = learned[index]
+            for position in self._learned_positions:
+                topic = self.topics[position]
+                score = scores.get(topic.id)
+                if score is NOT_A_CANDIDATE and topic.id in shared:
+                    row[position] = shared[topic.id]
+                    continue
+                found = touched.get(topic.id) or self.rules.miss(topic.id)
+                row[position] = self._decide(topic, found, score)
+            out.append(cast(list[TopicDecision], row))
         return out
 
     def _decide(self, topic: TopicConfig, rules: RuleResult, learned: LearnedScore | None) -> TopicDecision:

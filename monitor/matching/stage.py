@@ -117,8 +117,10 @@ def _classify_and_store(
     now: datetime | None,
     report: ClassifyReport,
 ) -> None:
-    decisions = matcher.classify([ArticleText(p.title, p.summary, p.language) for p in pending])
-    vectors = _story_vectors(pending, decisions)
+    cut = settings.full_text.classify_chars
+    texts = [ArticleText(p.title, p.summary, p.language, _body_start(p.body, cut)) for p in pending]
+    decisions = matcher.classify(texts)
+    vectors = _story_vectors(pending, texts, decisions)
     _store(session_factory, settings, matcher.version, pending, decisions, vectors, now, report)
 
 
@@ -127,19 +129,21 @@ def _matched(decision: TopicDecision) -> bool:
 
 
 def _story_vectors(
-    pending: Sequence[PendingArticle], decisions: Sequence[Sequence[TopicDecision]]
+    pending: Sequence[PendingArticle],
+    texts: Sequence[ArticleText],
+    decisions: Sequence[Sequence[TopicDecision]],
 ) -> dict[int, np.ndarray]:
     """The multilingual vector of each matched article, for story grouping.
     The classifier embedded the same text a moment ago, so ``embed``'s
     per-process cache answers without running the model again."""
-    texts = {
-        article.id: ArticleText(article.title, article.summary, article.language).text
-        for article, article_decisions in zip(pending, decisions, strict=True)
+    matched = {
+        article.id: text.text
+        for article, text, article_decisions in zip(pending, texts, decisions, strict=True)
         if any(_matched(decision) for decision in article_decisions)
     }
-    if not texts:
+    if not matched:
         return {}
-    return dict(zip(texts, embed(list(texts.values())), strict=True))
+    return dict(zip(matched, embed(list(matched.values())), strict=True))
 
 
 def _for_story(article: PendingArticle, vector: np.ndarray, at: datetime) -> ArticleForStory:
@@ -153,6 +157,17 @@ def _for_story(article: PendingArticle, vector: np.ndarray, at: datetime) -> Art
         link=article.link,
         vector=vector,
     )
+
+
+def _body_start(body: str | None, chars: int) -> str:
+    """The first ``chars`` characters of a page's text, ending on a word."""
+    if not body or chars <= 0:
+        return ""
+    if len(body) <= chars:
+        return body
+    cut = body[:chars]
+    space = cut.rfind(" ")
+    return cut[:space] if space > chars // 2 else cut
 
 
 def _set_aside(session_factory: sessionmaker[Session], article_id: int, now: datetime | None) -> None:
@@ -206,12 +221,17 @@ def _store(
             for decision in article_decisions:
                 if not _matched(decision):
                     continue
+                evidence = decision.evidence
+                if article.body_note:
+                    # Whether the page's text was read: the first thing to
+                    # check when a teaser-only feed matched, or did not.
+                    evidence = {**evidence, "full_text": article.body_note}
                 match_id = articles.insert_match(
                     session,
                     article.id,
                     decision.topic_id,
                     score=round(float(decision.score), 4),
-                    evidence=_json_safe(decision.evidence),
+                    evidence=_json_safe(evidence),
                     model_version=model_version,
                     at=at,
                 )

@@ -17,6 +17,8 @@ _SPACES = re.compile(r"\s+")
 
 
 def strip_accents(text: str) -> str:
+    if text.isascii():  # nothing to strip: the common case, at no cost
+        return text
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 

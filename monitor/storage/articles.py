@@ -46,6 +46,8 @@ def insert_articles(
                 "published_at": article.published_at,
                 "fetched_at": fetched_at,
                 "content_hash": article.content_hash,
+                "body": article.body,
+                "body_note": article.body_note,
             },
         )
     new_ids: list[int] = []
@@ -55,6 +57,19 @@ def insert_articles(
         inserted = insert_ignore(session, Article.__table__, chunk, returning=["id"])  # type: ignore[arg-type]
         new_ids.extend(row.id for row in inserted)
     return sorted(new_ids)
+
+
+def known_item_keys(session: Session, feed_id: int, item_keys: Sequence[str]) -> set[str]:
+    """Which of ``item_keys`` the feed already has."""
+    known: set[str] = set()
+    for start in range(0, len(item_keys), INSERT_CHUNK):
+        chunk = item_keys[start : start + INSERT_CHUNK]
+        known.update(
+            session.scalars(
+                select(Article.item_key).where(Article.feed_id == feed_id, Article.item_key.in_(chunk))
+            )
+        )
+    return known
 
 
 @dataclass(frozen=True)
@@ -70,6 +85,8 @@ class PendingArticle:
     link: str | None = None
     published_at: datetime | None = None
     fetched_at: datetime | None = None
+    body: str | None = None  # the page's main text (full text), when fetched
+    body_note: str | None = None
 
     @property
     def seen_at(self) -> datetime | None:
@@ -97,6 +114,8 @@ def pending_articles(
         Article.link,
         Article.published_at,
         Article.fetched_at,
+        Article.body,
+        Article.body_note,
     ).where(Article.classified_at.is_(None))
     query = query.where(Article.id.in_(ids)) if ids is not None else query.limit(limit)
     rows = session.execute(query.order_by(Article.id)).all()
@@ -110,6 +129,8 @@ def pending_articles(
             row.link,
             row.published_at,
             row.fetched_at,
+            row.body,
+            row.body_note,
         )
         for row in rows
     ]

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
 
-from sqlalchemy import ColumnElement, String, and_, delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, String, and_, delete, func, or_, select, update
+from sqlalchemy.orm import Session, aliased
 
 from monitor.storage.db import affected_rows
-from monitor.storage.models import Feed, FeedStatus, Notice, utcnow
+from monitor.storage.models import Article, Feed, FeedStatus, Notice, utcnow
 from monitor.urls import redact_url
 
 LAST_ERROR_MAX = 2000
@@ -40,7 +41,12 @@ ETAG_MAX = _column_length(Feed.__table__.c.etag)
 LAST_MODIFIED_MAX = _column_length(Feed.__table__.c.last_modified)
 
 # Written with every outcome of a poll that held the lease: the poll finished.
-_RELEASED: dict[str, object] = {"lease_owner": None, "lease_until": None, "poll_attempts": 0}
+_RELEASED: dict[str, object] = {
+    "lease_owner": None,
+    "lease_until": None,
+    "poll_attempts": 0,
+    "queued_until": None,
+}
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,17 @@ class ConfiguredFeed:
     name: str
     language: str | None
     interval_seconds: int
+    category: str | None = None
+    enabled: bool = True
+
+
+def host_of(url: str) -> str | None:
+    """The host that ``polling.max_per_host`` counts, lower-case."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.lower()[:255] if host else None
 
 
 @dataclass(frozen=True)
@@ -67,6 +84,7 @@ class FeedLease:
     consecutive_errors: int
     attempts: int  # claims in a row that never released, this one included
     last_new_article_at: datetime  # or, before the first article, when the feed was added
+    ttl_seconds: int | None = None  # the feed's <ttl> as last seen
 
     @property
     def shown_url(self) -> str:
@@ -83,6 +101,7 @@ def sync_feeds(
     existing = {feed.url: feed for feed in session.scalars(select(Feed))}
     for wanted in configured:
         feed = existing.get(wanted.url)
+        status = FeedStatus.ACTIVE if wanted.enabled else FeedStatus.DISABLED
         if feed is None:
             session.add(
                 Feed(
@@ -90,18 +109,30 @@ def sync_feeds(
                     name=wanted.name,
                     language=wanted.language,
                     interval_seconds=wanted.interval_seconds,
-                    status=FeedStatus.ACTIVE,
+                    host=host_of(wanted.url),
+                    category=wanted.category,
+                    status=status,
                     next_check_at=now or utcnow(),
                     consecutive_errors=0,
                     poll_attempts=0,
                 )
             )
             continue
-        feed.name = wanted.name
-        feed.language = wanted.language
-        feed.interval_seconds = wanted.interval_seconds
-        if feed.status == FeedStatus.REMOVED:
-            feed.status = FeedStatus.ACTIVE
+        # Only changed values are assigned: a sync that changes nothing
+        # writes nothing (it runs every tick).
+        for name, value in (
+            ("name", wanted.name),
+            ("language", wanted.language),
+            ("interval_seconds", wanted.interval_seconds),
+            ("host", host_of(wanted.url)),
+            ("category", wanted.category),
+        ):
+            if getattr(feed, name) != value:
+                setattr(feed, name, value)
+        if feed.status in (FeedStatus.REMOVED, FeedStatus.DISABLED) and feed.status != status:
+            feed.status = status
+        elif feed.status == FeedStatus.ACTIVE and not wanted.enabled:
+            feed.status = FeedStatus.DISABLED
     urls = {wanted.url for wanted in configured}
     for url, feed in existing.items():
         if url not in urls and feed.status != FeedStatus.REMOVED:
@@ -124,15 +155,58 @@ def due_feed_ids(session: Session, *, now: datetime, limit: int = 500) -> list[i
     return list(session.scalars(query))
 
 
+def hosts_of(session: Session, feed_ids: Sequence[int]) -> dict[int, str | None]:
+    """The host of each feed."""
+    hosts: dict[int, str | None] = {}
+    ids = list(feed_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.execute(select(Feed.id, Feed.host).where(Feed.id.in_(ids[start : start + 500])))
+        hosts.update({int(feed_id): host for feed_id, host in rows})
+    return hosts
+
+
+def queue_due_feeds(session: Session, *, now: datetime, hold: timedelta, limit: int = 500) -> list[int]:
+    """The due feeds whose poll is not queued yet (or whose queueing has
+    expired), marked queued until ``now + hold``, the longest waiting first."""
+    query = (
+        select(Feed.id)
+        .where(
+            Feed.status == FeedStatus.ACTIVE,
+            Feed.next_check_at <= now,
+            _lease_free(now),
+            or_(Feed.queued_until.is_(None), Feed.queued_until < now),
+        )
+        .order_by(Feed.next_check_at)
+        .limit(limit)
+    )
+    ids = list(session.scalars(query))
+    if ids:
+        session.execute(
+            update(Feed)
+            .where(Feed.id.in_(ids))
+            .values(queued_until=now + hold)
+            .execution_options(synchronize_session=False)
+        )
+    return ids
+
+
 def active_feed_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Feed.id).where(Feed.status == FeedStatus.ACTIVE).order_by(Feed.id)))
 
 
 def claim_feed(
-    session: Session, feed_id: int, *, owner: str, now: datetime, lease: timedelta, force: bool = False
+    session: Session,
+    feed_id: int,
+    *,
+    owner: str,
+    now: datetime,
+    lease: timedelta,
+    force: bool = False,
+    max_per_host: int | None = None,
 ) -> FeedLease | None:
     """Take the feed's lease for ``owner`` until ``now + lease``; None when
-    the feed is not active, not due (unless ``force``) or leased by another owner."""
+    the feed is not active, not due (unless ``force``), leased by another
+    owner, or when ``max_per_host`` polls of its host already hold a lease."""
     conditions = [
         Feed.id == feed_id,
         Feed.status == FeedStatus.ACTIVE,
@@ -140,6 +214,23 @@ def claim_feed(
     ]
     if not force:
         conditions.append(Feed.next_check_at <= now)
+    if max_per_host is not None:
+        host = session.scalar(select(Feed.host).where(Feed.id == feed_id))
+        if host is not None:
+            _serialize_host(session, host)
+            others = aliased(Feed)
+            busy = (
+                select(func.count())
+                .select_from(others)
+                .where(
+                    others.host == host,
+                    others.id != feed_id,
+                    others.lease_until.is_not(None),
+                    others.lease_until >= now,
+                )
+                .scalar_subquery()
+            )
+            conditions.append(busy < max_per_host)
     taken = affected_rows(
         session,
         update(Feed)
@@ -162,7 +253,17 @@ def claim_feed(
         consecutive_errors=feed.consecutive_errors,
         attempts=feed.poll_attempts,
         last_new_article_at=feed.last_new_article_at or feed.created_at,
+        ttl_seconds=feed.ttl_seconds,
     )
+
+
+def _serialize_host(session: Session, host: str) -> None:
+    """Claims of one host's feeds take turns until their transaction ends, so
+    that two of them cannot both see a free slot. SQLite's ``BEGIN
+    IMMEDIATE`` already serialises every writer; PostgreSQL takes a
+    transaction-scoped advisory lock on the host."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"monitor-host:{host}"))))
 
 
 def feed_label(session: Session, feed_id: int) -> tuple[str, str]:
@@ -189,10 +290,15 @@ def release_after_success(
     last_modified: str | None,
     new_articles: bool,
     not_modified: bool = False,
+    schedule: tuple[int, str] | None = None,
+    ttl_seconds: int | None = None,
 ) -> None:
     """Record a poll that fetched the feed (200 or 304) and release the lease.
 
-    A 304 may carry fresh validators (RFC 9111 4.3.4); None keeps the old ones.
+    A 304 may carry fresh validators (RFC 9111 4.3.4); None keeps the old
+    ones. ``schedule`` is the interval in force and its reason;
+    ``ttl_seconds`` the feed's ``<ttl>`` (None keeps the last one seen: a 304
+    has no body to read it from).
     """
     counter = Feed.polls_not_modified if not_modified else Feed.polls_ok
     values: dict[str, object] = {
@@ -203,6 +309,10 @@ def release_after_success(
         "last_success_at": now,
         "next_check_at": next_check_at,
     }
+    if schedule is not None:
+        values["schedule_seconds"], values["schedule_reason"] = schedule
+    if ttl_seconds is not None:
+        values["ttl_seconds"] = ttl_seconds
     if etag is not None:
         values["etag"] = etag if len(etag) <= ETAG_MAX else None
     if last_modified is not None:
@@ -220,6 +330,7 @@ def release_after_failure(
     now: datetime,
     error: str,
     next_check_at: datetime | None,
+    schedule: tuple[int, str] | None = None,
 ) -> None:
     """Record a failed poll and release the lease. Without ``next_check_at``
     the feed is gone (410): it is not polled again until it is reset."""
@@ -230,11 +341,38 @@ def release_after_failure(
         "last_error": error[:LAST_ERROR_MAX],
         "last_error_at": now,
     }
+    if schedule is not None:
+        values["schedule_seconds"], values["schedule_reason"] = schedule
     if next_check_at is None:
         values["status"] = FeedStatus.GONE
     else:
         values["next_check_at"] = next_check_at
     session.execute(update(Feed).where(_held_by(lease, owner)).values(**values))
+
+
+def entry_rhythm(
+    session: Session, feed_id: int, *, now: datetime
+) -> tuple[int, datetime | None, datetime | None]:
+    """(count, first, last) of the feed's articles dated within the week
+    before ``now``, by publication date, else by when they were fetched."""
+    dated = func.coalesce(Article.published_at, Article.fetched_at)
+    row = session.execute(
+        select(func.count(), func.min(dated), func.max(dated)).where(
+            Article.feed_id == feed_id, dated >= now - timedelta(days=7), dated <= now
+        )
+    ).one()
+    count, first, last = row
+    return int(count or 0), _utc(first), _utc(last)
+
+
+def _utc(value: object) -> datetime | None:
+    """A datetime from an aggregate, which bypasses the column's type on SQLite."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    assert isinstance(value, datetime)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def gone_notice_key(feed_id: int) -> str:
@@ -247,7 +385,7 @@ def reset_feed(session: Session, feed_id: int, *, now: datetime | None = None) -
     changed = affected_rows(
         session,
         update(Feed)
-        .where(Feed.id == feed_id, Feed.status != FeedStatus.REMOVED)
+        .where(Feed.id == feed_id, Feed.status.not_in([FeedStatus.REMOVED, FeedStatus.DISABLED]))
         .values(
             status=FeedStatus.ACTIVE,
             consecutive_errors=0,

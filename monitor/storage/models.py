@@ -117,6 +117,7 @@ class FeedStatus(enum.StrEnum):
     ACTIVE = "active"
     GONE = "gone"  # the server answered 410: polling stops until the config changes
     REMOVED = "removed"  # no longer in the config; its articles and matches stay
+    DISABLED = "disabled"  # ``enabled: false`` in the config: kept, never polled
 
 
 class DeliveryState(enum.StrEnum):
@@ -137,6 +138,15 @@ class Feed(Base):
     language: Mapped[str | None] = mapped_column(String(16))
     interval_seconds: Mapped[int] = mapped_column(Integer)
     status: Mapped[FeedStatus] = mapped_column(EnumText(FeedStatus), default=FeedStatus.ACTIVE)
+    # The URL's host, lower-case: at most ``polling.max_per_host`` polls of
+    # one host hold a lease at once.
+    host: Mapped[str | None] = mapped_column(String(255), index=True)
+    category: Mapped[str | None] = mapped_column(String(200))
+    # The interval in force after the last poll and why (adaptive schedule,
+    # the server's TTL, a backoff); the feed's <ttl> as last seen, in seconds.
+    schedule_seconds: Mapped[int | None] = mapped_column(Integer)
+    schedule_reason: Mapped[str | None] = mapped_column(String(200))
+    ttl_seconds: Mapped[int | None] = mapped_column(Integer)
 
     # Conditional GET validators, as the server last sent them.
     etag: Mapped[str | None] = mapped_column(String(1024))
@@ -156,6 +166,10 @@ class Feed(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(128))
     lease_until: Mapped[datetime | None]
     poll_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set by beat's tick when it queues a poll of the feed: a due feed whose
+    # poll is already queued is not queued again at every tick while the
+    # queue drains (cleared by the poll; a lost message expires it).
+    queued_until: Mapped[datetime | None]
 
     # Polls that finished, by outcome (``/metrics``): counted on the feed's
     # own row, which the poll updates anyway, so no counter row is shared by
@@ -202,6 +216,10 @@ class Article(Base):
     published_at: Mapped[datetime | None]
     fetched_at: Mapped[datetime] = mapped_column(default=utcnow)
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The main text of the article's page when the feed carries only a
+    # teaser (``full_text``), and what became of fetching it.
+    body: Mapped[str | None] = mapped_column(Text)
+    body_note: Mapped[str | None] = mapped_column(String(300))
     # NULL until the matching stage has scored the article against every topic.
     classified_at: Mapped[datetime | None]
 
@@ -247,6 +265,7 @@ class Delivery(Base):
         Index("ix_deliveries_due", "state", "next_attempt_at"),
         Index("ix_deliveries_state_id", "state", "id"),
         Index("ix_deliveries_sent_at", "sent_at"),
+        Index("ix_deliveries_created_at", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -42,13 +42,20 @@ class FeedView:
     last_success_at: datetime | None
     last_new_article_at: datetime | None
     silent: bool  # no new item for longer than fetch.silent_after
+    # The interval in force and why (schedule, TTL, backoff), once polled.
+    interval_seconds: int
+    interval_reason: str
+    category: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "name": self.name,
             "url": self.url,
+            "category": self.category,
             "status": self.status.value,
+            "interval_seconds": self.interval_seconds,
+            "interval_reason": self.interval_reason,
             "next_check_at": _iso(self.next_check_at),
             "consecutive_errors": self.consecutive_errors,
             "last_error": self.last_error,
@@ -75,6 +82,13 @@ def list_feeds(session: Session, *, now: datetime, silent_after: float) -> list[
                 last_success_at=feed.last_success_at,
                 last_new_article_at=feed.last_new_article_at,
                 silent=(now - last_new).total_seconds() > silent_after,
+                interval_seconds=feed.schedule_seconds or feed.interval_seconds,
+                interval_reason=(
+                    "disabled in the config"
+                    if feed.status == FeedStatus.DISABLED
+                    else feed.schedule_reason or "not polled yet"
+                ),
+                category=feed.category,
             )
         )
     return views
