@@ -136,7 +136,9 @@ def test_a_story_keeps_its_headline_while_its_other_old_articles_go(
     headline, follower = rows.article(400 * DAY), rows.article(400 * DAY)
     headline_match, follower_match = rows.match(headline, 400 * DAY), rows.match(follower, 400 * DAY)
     with session_factory() as session, session.begin():
-        story = Story(first_seen_at=NOW - 400 * DAY, last_seen_at=NOW - 400 * DAY, headline_article_id=headline)
+        story = Story(
+            first_seen_at=NOW - 400 * DAY, last_seen_at=NOW - 400 * DAY, headline_article_id=headline
+        )
         session.add(story)
         session.flush()
         story_id = story.id

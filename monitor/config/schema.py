@@ -11,7 +11,6 @@ is, so that the loader can name its line too.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -35,9 +34,9 @@ from monitor.config.fields import Location, PollInterval
 from monitor.config.fields import ReferenceProblems as ReferenceProblems
 from monitor.config.fields import Strict as _Strict
 from monitor.config.fields import parse_duration as parse_duration
+from monitor.config.operations import FeedOptions, FullTextSettings, PollingSettings, RetentionSettings
 from monitor.config.web import WebSettings as WebSettings
 from monitor.config.web import token_problem as token_problem
-from monitor.config.operations import FeedOptions, FullTextSettings, PollingSettings, RetentionSettings
 from monitor.urls import redact_url
 
 DEFAULT_DATABASE_URL = "sqlite:///var/monitor.sqlite3"

@@ -14,6 +14,7 @@ from fastapi import Form, Request
 from fastapi.responses import Response
 
 from monitor.alerting.message import safe_link
+from monitor.ingest.schedule import format_seconds
 from monitor.web.access import CSRF_FIELD, SESSION_COOKIE
 from monitor.web.context import browser_session, signed_in, web
 
@@ -120,4 +121,4 @@ def _short_time(moment: datetime | None) -> str:
     return "–" if moment is None else moment.strftime("%Y-%m-%d %H:%M")
 
 
-FILTERS = {"when": _short_time}
+FILTERS = {"when": _short_time, "interval": format_seconds}

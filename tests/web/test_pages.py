@@ -213,9 +213,12 @@ def test_feed_reset_and_delivery_retry_forms(
         feed = session.get_one(Feed, feed_id)
         feed.consecutive_errors, feed.last_error = 3, "HTTP 503 Service Unavailable"
         feed.next_check_at = utcnow() + timedelta(hours=2)
+        feed.schedule_seconds, feed.schedule_reason = 480, "312 entries in the last week"
         dead = session.scalars(select(Delivery.id).where(Delivery.state == DeliveryState.DEAD)).all()
     page = client.get("/feeds").text
     assert "HTTP 503 Service Unavailable" in page and "Reset</button>" not in page
+    # The interval in force and why (adaptive polling), as `monitor feeds` says it.
+    assert "every 8m: 312 entries in the last week" in page
     sign_in(client)
     csrf = csrf_of(client, "/feeds")
     assert client.post(f"/feeds/{feed_id}/reset").status_code == 422
