@@ -86,7 +86,10 @@ def list_feeds(session: Session, *, now: datetime, silent_after: float) -> list[
                 interval_reason=(
                     "disabled in the config"
                     if feed.status == FeedStatus.DISABLED
-                    else feed.schedule_reason or "not polled yet"
+                    else feed.schedule_reason
+                    or (
+                        "not polled yet" if feed.last_success_at is None else "the feed's configured interval"
+                    )
                 ),
                 category=feed.category,
             )

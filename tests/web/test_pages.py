@@ -219,6 +219,8 @@ def test_feed_reset_and_delivery_retry_forms(
     assert "HTTP 503 Service Unavailable" in page and "Reset</button>" not in page
     # The interval in force and why (adaptive polling), as `monitor feeds` says it.
     assert "every 8m: 312 entries in the last week" in page
+    # Polled before the schedule was recorded (an upgraded database): the configured interval.
+    assert "configured interval" in page and "not polled yet" not in page
     sign_in(client)
     csrf = csrf_of(client, "/feeds")
     assert client.post(f"/feeds/{feed_id}/reset").status_code == 422
