@@ -15,8 +15,11 @@ items as the run goes):
   ``fetch.timeout``), 1 in 12 feeds each;
 * conditional GET: an ETag per feed, 304 while no new item.
 
-The service is the real one: Celery beat (tick 5 s) and a prefork worker
-with ``--concurrency=2``, Redis (``MONITOR_TEST_REDIS_URL``, a queue of its
+The service is the real one, laid out as docker-compose runs it: Celery
+beat (tick 5 s), a prefork worker with ``--concurrency=2`` on the main queue
+(classification, alerts) and a worker with a pool of 8 threads on the poll
+queue (``--layout single``: one prefork worker with ``--concurrency=2`` on
+both queues, as before the queues were split), Redis (``MONITOR_TEST_REDIS_URL``, a queue of its
 own), a throwaway PostgreSQL database, the shipped topics and model, one
 webhook channel on a loopback receiver, adaptive polling with its defaults
 (min_interval 60 s, max_interval 1 h, 2 requests per host).
@@ -24,7 +27,7 @@ webhook channel on a loopback receiver, adaptive polling with its defaults
 Every 10 s it samples: feed requests (= polls), articles stored and
 classified, alerts received, the due feeds' lag (now - next check, for
 active feeds whose lease is free) against their interval in force, the
-worker's RSS (main process + children) and the load average. It prints a
+workers' RSS (main processes + children) and the load average. It prints a
 line per minute and, at the end, a JSON summary. "Warm-up" is until every
 feed has been polled once (2,000 feeds are all due at the start); the
 feeds that came due meanwhile are drained after it, so read the lag
@@ -212,7 +215,9 @@ def serve(feeds: list[SoakFeed], documents: FeedDocuments, counters: Counters) -
 
 def write_config(
     path: Path, db: str, redis: str, servers: list[ThreadingHTTPServer], feeds: list[SoakFeed], hook: str
-) -> None:
+) -> str:
+    """Writes the run's config; returns its Celery queue (polls: ``<queue>.poll``)."""
+    queue = f"soak-{uuid.uuid4().hex[:6]}"
     ports = {host: servers[host - 1].server_address[1] for host in range(1, HOSTS + 1)}
     allow = ", ".join(f"'127.0.0.{host}:{port}'" for host, port in ports.items())
     lines = [
@@ -220,7 +225,7 @@ def write_config(
         f"broker_url: '{redis}'",
         "poll_interval: 60s",
         f"fetch: {{timeout: 5s, allow_hosts: [{allow}]}}",
-        f"workers: {{queue: soak-{uuid.uuid4().hex[:6]}, beat_tick: 5s, sweep_interval: 30s}}",
+        f"workers: {{queue: {queue}, beat_tick: 5s, sweep_interval: 30s}}",
         f"channels: [{{name: hook, url: '{hook}'}}]",
         "feeds:",
     ]
@@ -232,21 +237,24 @@ def write_config(
     for topic in topics["topics"]:
         topic["channels"] = ["hook"]
     path.write_text("\n".join(lines) + "\n" + yaml.safe_dump(topics, allow_unicode=True), encoding="utf-8")
+    return queue
 
 
-def worker_rss(worker: psutil.Process) -> tuple[float, int]:
-    """MiB of the worker's main process and its children, and the children's count."""
-    try:
-        processes = [worker, *worker.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0, 0
+def worker_rss(workers: list[psutil.Process]) -> tuple[float, int]:
+    """MiB of the workers' main processes and their children, and the children's count."""
+    processes: list[psutil.Process] = []
+    for worker in workers:
+        try:
+            processes += [worker, *worker.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            continue
     total = 0
     for process in processes:
         try:
             total += process.memory_info().rss
         except psutil.NoSuchProcess:
             continue
-    return total / 2**20, len(processes) - 1
+    return total / 2**20, len(processes) - len(workers)
 
 
 def sample(factory: Any) -> dict[str, Any]:
@@ -268,14 +276,22 @@ def sample(factory: Any) -> dict[str, Any]:
             or 0
         )
         due = session.execute(
-            select(Feed.next_check_at, func.coalesce(Feed.schedule_seconds, Feed.interval_seconds)).where(
+            select(
+                Feed.next_check_at, func.coalesce(Feed.schedule_seconds, Feed.interval_seconds), Feed.host
+            ).where(
                 Feed.status == FeedStatus.ACTIVE,
                 Feed.next_check_at <= now,
                 or_(Feed.lease_until.is_(None), Feed.lease_until < now),
             )
         ).all()
-    lags = [((now - next_check).total_seconds(), interval) for next_check, interval in due]
+    lags = [((now - next_check).total_seconds(), interval) for next_check, interval, _ in due]
     worst = max(lags, default=(0.0, 1))
+    # Per kind of host: a host answering 2 s late serves one feed a second at
+    # polling.max_per_host = 2, whatever the workers can do.
+    kinds = {f"127.0.0.{SLOW_HOST}": "slow", f"127.0.0.{FAILING_HOST}": "failing"}
+    by_kind: dict[str, list[float]] = {"responsive": [], "slow": [], "failing": []}
+    for (_, interval, host), (lag, _) in zip(due, lags, strict=True):
+        by_kind[kinds.get(host or "", "responsive")].append(lag / interval)
     return {
         "articles": articles,
         "classified": classified,
@@ -284,6 +300,7 @@ def sample(factory: Any) -> dict[str, Any]:
         "max_lag": round(worst[0], 1),
         "max_lag_ratio": round(max((lag / interval for lag, interval in lags), default=0.0), 3),
         "over_one_interval": sum(1 for lag, interval in lags if lag > interval),
+        "max_lag_ratio_by_host": {kind: round(max(r, default=0.0), 3) for kind, r in by_kind.items()},
     }
 
 
@@ -297,6 +314,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--dev", type=Path, default=REPO_ROOT.parent / "shared" / "eval" / "dev.jsonl")
     parser.add_argument("--log", type=Path, help="keep the Celery log here")
+    parser.add_argument(
+        "--layout",
+        choices=("split", "single"),
+        default="split",
+        help="split: a thread-pool worker on the poll queue + a prefork worker on the main queue "
+        "(docker-compose); single: one prefork worker on both",
+    )
     args = parser.parse_args()
     rng = random.Random(args.seed)
     redis = os.environ.get("MONITOR_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -314,20 +338,28 @@ def main() -> None:
         workdir = Path(tmp)
         upgrade(db)
         config = workdir / "soak.yaml"
-        write_config(config, db, redis, servers, feeds, hook.apprise_url("/soak"))
+        queue = write_config(config, db, redis, servers, feeds, hook.apprise_url("/soak"))
         engine = create_db_engine(db)
         factory = make_session_factory(engine)
         log = workdir / "celery.log"
-        worker = start_worker(config, log, concurrency=2)
+        if args.layout == "split":
+            workers = [
+                start_worker(config, log, concurrency=2, name="worker", queues=queue),
+                start_worker(
+                    config, log, pool="threads", concurrency=8, name="poller", queues=f"{queue}.poll"
+                ),
+            ]
+        else:
+            workers = [start_worker(config, log, concurrency=2)]
         beat = start_beat(config, log, workdir / "beat-schedule")
         start = time.monotonic()
         warm_at: float | None = None
         try:
-            worker_process = psutil.Process(worker.pid)
+            worker_processes = [psutil.Process(worker.pid) for worker in workers]
             while (elapsed := time.monotonic() - start) < args.minutes * 60:
                 time.sleep(args.every - (elapsed % args.every))
                 row = sample(factory)
-                rss, children = worker_rss(worker_process)
+                rss, children = worker_rss(worker_processes)
                 with counters.lock:
                     row.update(requests=counters.requests, not_modified=counters.not_modified)
                 row.update(
@@ -345,7 +377,8 @@ def main() -> None:
                     print(
                         f"t={row['t']:6.0f}s polls {row['requests']:6d} articles {row['articles']:6d} "
                         f"classified {row['classified']:6d} alerts {row['alerts']:4d} due {row['due']:4d} "
-                        f"max lag {row['max_lag']:6.1f}s ({row['max_lag_ratio']:.2f} interval) "
+                        f"max lag {row['max_lag']:6.1f}s ({row['max_lag_ratio']:.2f} interval; "
+                        f"responsive hosts {row['max_lag_ratio_by_host']['responsive']:.2f}) "
                         f"rss {row['rss_mib']:6.1f} MiB load {row['load']:.2f}",
                         file=sys.stderr,
                     )
@@ -354,7 +387,8 @@ def main() -> None:
             # children) is not an error of the run.
             running_log = log.stat().st_size if log.exists() else 0
             stop(beat)
-            stop(worker)
+            for worker in workers:
+                stop(worker)
             engine.dispose()
             for server in servers:
                 server.shutdown()
@@ -382,6 +416,7 @@ def summarize(
     return {
         "feeds": args.feeds,
         "minutes": args.minutes,
+        "layout": args.layout,
         "warm_up_seconds": warm_at,
         "polls_per_second": round((last["requests"] - first["requests"]) / span, 2),
         "not_modified_share": round(last["not_modified"] / max(1, last["requests"]), 3),
@@ -395,6 +430,10 @@ def summarize(
             1 for s in steady if s["over_one_interval"]
         ),
         "max_lag_seconds_warm_up": max((s["max_lag"] for s in samples if not s["warm"]), default=None),
+        "max_lag_ratio_by_host_whole_run": {
+            kind: max(s["max_lag_ratio_by_host"][kind] for s in samples)
+            for kind in ("responsive", "slow", "failing")
+        },
         "rss_mib_second_quarter_median": statistics.median(early) if early else None,
         "rss_mib_last_quarter_median": statistics.median(late) if late else None,
         "rss_growth": round(statistics.median(late) / statistics.median(early) - 1, 3)

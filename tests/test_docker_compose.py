@@ -17,7 +17,36 @@ COMPOSE = yaml.safe_load((REPO_ROOT / "docker-compose.yml").read_text(encoding="
 
 
 def test_services_are_the_distributed_deployment() -> None:
-    assert set(COMPOSE["services"]) >= {"redis", "postgres", "migrate", "worker", "beat"}
+    assert set(COMPOSE["services"]) >= {"redis", "postgres", "migrate", "worker", "poller", "beat"}
+
+
+def _option(command: list[str], name: str) -> str | None:
+    for word in command:
+        if word.startswith(f"--{name}="):
+            return word.split("=", 1)[1]
+    return None
+
+
+def test_workers_consume_every_queue_the_app_routes_to() -> None:
+    """The poller takes the poll queue on threads, the worker the rest on
+    processes; a queue nobody consumes would leave its tasks waiting forever."""
+    from monitor.config import Settings
+    from workers.app import make_app
+
+    settings = Settings()
+    app = make_app(settings)
+    routed = {route["queue"] for route in app.conf.task_routes.values()} | {app.conf.task_default_queue}
+    consumed: dict[str, str] = {}
+    for name in ("worker", "poller"):
+        command = COMPOSE["services"][name]["command"]
+        assert command[:4] == ["celery", "-A", "workers", "worker"]
+        queues = _option(command, "queues")
+        assert queues is not None, name
+        for queue in queues.split(","):
+            consumed[queue] = _option(command, "pool") or "prefork"
+    assert set(consumed) == routed == {"monitor", "monitor.poll"}
+    assert consumed["monitor.poll"] == "threads"
+    assert consumed["monitor"] == "prefork"
 
 
 def test_redis_keeps_queued_tasks_and_never_evicts() -> None:
@@ -41,7 +70,7 @@ def test_monitor_commands_exist_in_the_cli() -> None:
 def test_celery_services_point_at_our_app() -> None:
     from workers import app
 
-    for name, role in (("worker", "worker"), ("beat", "beat")):
+    for name, role in (("worker", "worker"), ("poller", "worker"), ("beat", "beat")):
         command = COMPOSE["services"][name]["command"]
         assert command[:4] == ["celery", "-A", "workers", role]
     assert app.main == "news_monitor"

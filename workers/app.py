@@ -11,12 +11,15 @@ idempotent by database keys:
 * a soft and a hard time limit on every task, and a Redis visibility timeout
   of at least twice the longest hard limit (validated in the config);
 * the beat schedule only ticks; entries expire before the next tick, so a
-  backed-up queue does not run stale duplicates.
+  backed-up queue does not run stale duplicates;
+* polls and the tick go through ``<queue>.poll``, everything else through
+  ``<queue>``: a backlog of classification does not hold due feeds back.
 """
 
 from __future__ import annotations
 
 from celery import Celery
+from kombu.entity import Exchange, Queue
 
 from monitor.config import Settings, environment, load_config
 
@@ -46,6 +49,19 @@ def make_app(settings: Settings) -> Celery:
         worker_cancel_long_running_tasks_on_connection_loss=True,
         worker_max_memory_per_child=workers.max_memory_per_child,
         task_default_queue=workers.queue,
+        # A worker started without -Q consumes both queues; a deployment
+        # runs one on the poll queue with a thread pool (network waits) and
+        # one on the main queue with processes (classification is CPU).
+        # Each queue bound by its own name (a Queue without them is bound to
+        # the default exchange and key: both would get every message).
+        task_queues=tuple(
+            Queue(name, Exchange(name), routing_key=name)  # type: ignore[no-untyped-call]
+            for name in (workers.queue, workers.poll_queue)
+        ),
+        task_routes={
+            "monitor.tick": {"queue": workers.poll_queue},
+            "monitor.poll_feed": {"queue": workers.poll_queue},
+        },
         task_ignore_result=True,
         task_serializer="json",
         accept_content=["json"],

@@ -20,7 +20,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 from monitor.alerting import deliver_due
 from monitor.alerting.digest import make_due_digests
 from monitor.alerting.digest_sender import send_digests
-from monitor.ingest.poll import poll_feed, queue_due_feeds, sync_feeds
+from monitor.ingest.outcome import PollStatus
+from monitor.ingest.poll import poll_feed, queue_due_feeds, queue_next_of_host, sync_feeds
 from monitor.matching.relearn import record_failure
 from monitor.matching.stage import classify_pending
 from monitor.retention import prune
@@ -68,6 +69,11 @@ def poll_feed_task(self: Task, feed_id: int) -> dict[str, Any]:
     outcome = poll_feed(rt.session_factory, rt.settings, feed_id, owner=str(self.request.id))
     if outcome.new_article_ids:
         classify_task.delay(outcome.new_article_ids)
+    if outcome.status != PollStatus.SKIPPED:
+        # The host's slot this poll held is free: its next due feed takes it.
+        next_id = queue_next_of_host(rt.session_factory, rt.settings, feed_id)
+        if next_id is not None:
+            poll_feed_task.delay(next_id)
     return {"feed": feed_id, "status": outcome.status, "new": len(outcome.new_article_ids)}
 
 

@@ -228,7 +228,11 @@ class WorkerSettings(_Strict):
     longest hard limit, or a slow task is handed to a second worker while the
     first still runs it (checked at load)."""
 
-    queue: str = Field("monitor", description="the Celery queue the tasks go through")
+    queue: str = Field(
+        "monitor",
+        description="the Celery queue of classification and alerts; polls and beat's tick go "
+        "through '<queue>.poll'",
+    )
     beat_tick: Duration = Field(15.0, description="how often beat looks for due feeds")
     sweep_interval: Duration = Field(30.0, description="how often beat re-drives lost work")
     poll_time_limit: Duration = Field(120.0, description="hard limit of one poll task")
@@ -259,6 +263,13 @@ class WorkerSettings(_Strict):
         margin to record the last outcome (a tenth, at most 5 s)."""
         soft = self.soft_limit(hard)
         return soft - min(5.0, 0.1 * soft)
+
+    @property
+    def poll_queue(self) -> str:
+        """Polls (network waits) and beat's tick go through their own queue:
+        queued behind a backlog of classification (CPU), due feeds would wait
+        for it; a worker on this queue alone (a thread pool) keeps them on time."""
+        return f"{self.queue}.poll"
 
     @property
     def tick_time_limit(self) -> float:

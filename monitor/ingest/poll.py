@@ -67,6 +67,11 @@ MAX_POLL_ATTEMPTS = 3
 # How long a poll holds its feed, as a multiple of the poll task's hard time
 # limit (workers.poll_time_limit): a live poll is never doubled.
 LEASE_FACTOR = 1.5
+# Polls of one host queued per request it may run at once (polling.max_per_host):
+# enough to keep a fast host busy between two ticks, few enough that a slow
+# host's polls do not crowd the queue (one that finds its host busy is skipped
+# and queued again at the next tick).
+QUEUED_PER_SLOT = 8
 
 
 def sync_feeds(session_factory: sessionmaker[Session], settings: Settings) -> None:
@@ -125,7 +130,30 @@ def queue_due_feeds(
     fill with the same feeds at every tick."""
     hold = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
     return run_in_transaction(
-        session_factory, lambda session: feeds.queue_due_feeds(session, now=utcnow(), hold=hold, limit=limit)
+        session_factory,
+        lambda session: feeds.queue_due_feeds(
+            session,
+            now=utcnow(),
+            hold=hold,
+            limit=limit,
+            max_per_host=settings.polling.max_per_host * QUEUED_PER_SLOT,
+        ),
+    )
+
+
+def queue_next_of_host(
+    session_factory: sessionmaker[Session], settings: Settings, feed_id: int
+) -> int | None:
+    """After a poll of ``feed_id`` (its host's slot now free): the next due
+    feed of the same host to poll, marked queued, if one waits.
+
+    Beat's tick queues polls every few seconds, and those that find their
+    host busy are skipped; a host that answers slowly would then run one
+    poll per slot per tick. Handing the freed slot to the host's next feed
+    keeps it busy at ``polling.max_per_host`` polls at a time."""
+    hold = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+    return run_in_transaction(
+        session_factory, lambda session: feeds.queue_next_of_host(session, feed_id, now=utcnow(), hold=hold)
     )
 
 
@@ -165,6 +193,7 @@ def poll_feed(
         ),
     )
     if lease is None:
+        run_in_transaction(session_factory, lambda session: feeds.unqueue_skipped(session, feed_id, now=now))
         with session_factory() as session:
             url, name = feeds.feed_label(session, feed_id)
         log.info("poll of %s skipped: not due, not active, leased, or its host busy", name)

@@ -55,7 +55,10 @@ def start_worker(
     pool: str = "prefork",
     name: str = "w1",
     extra_env: Mapping[str, str] | None = None,
+    queues: str | None = None,
 ) -> subprocess.Popen[bytes]:
+    """A Celery worker on our app; on every queue the app declares unless
+    ``queues`` (comma-separated) names some."""
     return subprocess.Popen(
         [
             sys.executable,
@@ -71,6 +74,7 @@ def start_worker(
             "--without-gossip",
             "--without-mingle",
             "--without-heartbeat",
+            *([f"--queues={queues}"] if queues else []),
         ],
         cwd=REPO_ROOT,
         env=_env(config, extra_env),

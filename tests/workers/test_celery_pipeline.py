@@ -41,6 +41,26 @@ def servers() -> Iterator[tuple[FeedServer, WebhookReceiver, SmtpServer]]:
         yield feeds, hook, smtp
 
 
+def distributed_config(
+    tmp_path: Path, db_url: str, servers: tuple[FeedServer, WebhookReceiver, SmtpServer]
+) -> tuple[Path, str]:
+    """The scenario's config on a migrated database, with a Celery queue of
+    its own (polls: ``<queue>.poll``) and fast ticks; and that queue."""
+    migrated_schema(db_url)
+    feeds, hook, smtp = servers
+    queue = f"monitor-test-{uuid.uuid4().hex[:8]}"
+    config = write_config(
+        tmp_path / "monitor.yaml",
+        database_url=db_url,
+        server=feeds,
+        hook=hook,
+        smtp=smtp,
+        broker_url=REDIS_URL,
+        extra=f"workers:\n  queue: {queue}\n  beat_tick: 1s\n  sweep_interval: 2s\n",
+    )
+    return config, queue
+
+
 def snapshot(db_url: str) -> tuple[set[tuple[str, str]], list[str]]:
     engine = create_db_engine(db_url)
     with make_session_factory(engine)() as session:
@@ -59,18 +79,8 @@ def test_worker_and_beat_deliver_each_alert_once(
     postgres_url: str, tmp_path: Path, servers: tuple[FeedServer, WebhookReceiver, SmtpServer]
 ) -> None:
     db_url = postgres_url  # distributed mode runs on PostgreSQL
-    migrated_schema(db_url)
     feeds, hook, smtp = servers
-    queue = f"monitor-test-{uuid.uuid4().hex[:8]}"
-    config = write_config(
-        tmp_path / "monitor.yaml",
-        database_url=db_url,
-        server=feeds,
-        hook=hook,
-        smtp=smtp,
-        broker_url=REDIS_URL,
-        extra=f"workers:\n  queue: {queue}\n  beat_tick: 1s\n  sweep_interval: 2s\n",
-    )
+    config, _ = distributed_config(tmp_path, db_url, servers)
     log = tmp_path / "celery.log"
     worker = start_worker(config, log)
     beat = start_beat(config, log, tmp_path / "beat-schedule")
@@ -100,4 +110,49 @@ def test_worker_and_beat_deliver_each_alert_once(
     finally:
         stop(beat)
         stop(worker)
+    assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
+
+
+def test_polls_run_on_their_own_queue_while_classification_waits(
+    postgres_url: str, tmp_path: Path, servers: tuple[FeedServer, WebhookReceiver, SmtpServer]
+) -> None:
+    """Beat's tick and the polls go through ``<queue>.poll``: a worker on that
+    queue alone (a thread pool, as docker-compose runs it) stores the feeds'
+    articles while nothing consumes the main queue, so a backlog of
+    classification never holds due feeds back; a worker on the main queue
+    then classifies and alerts them, once each."""
+    db_url = postgres_url
+    _, hook, smtp = servers
+    config, queue = distributed_config(tmp_path, db_url, servers)
+    log = tmp_path / "celery.log"
+    engine = create_db_engine(db_url)
+    factory = make_session_factory(engine)
+
+    def stored() -> tuple[int, int]:
+        with factory() as session:
+            articles = len(session.scalars(select(Article.id)).all())
+            classified = len(
+                session.scalars(select(Article.id).where(Article.classified_at.is_not(None))).all()
+            )
+        return articles, classified
+
+    poller = start_worker(config, log, pool="threads", concurrency=4, name="poller", queues=f"{queue}.poll")
+    beat = start_beat(config, log, tmp_path / "beat-schedule")
+    worker = None
+    try:
+        wait_until(lambda: stored()[0] >= 5, 60, what="the feeds' articles stored by the poller")
+        time.sleep(3)  # beat ticks and sweeps meanwhile: they queue work nobody takes yet
+        articles, classified = stored()
+        assert classified == 0 and not hook.requests and not smtp.messages
+        worker = start_worker(config, log, concurrency=1, name="classifier", queues=queue)
+        wait_until(lambda: snapshot(db_url)[1] == ["sent"] * 5, 90, what="the alerts sent")
+        assert snapshot(db_url)[0] == EXPECTED
+        assert stored() == (articles, articles)
+        assert len(hook.requests) == 3 and len(smtp.messages) == 2
+    finally:
+        stop(beat)
+        stop(poller)
+        if worker is not None:
+            stop(worker)
+        engine.dispose()
     assert "Traceback" not in log.read_text(errors="replace"), log.read_text(errors="replace")[-3000:]
