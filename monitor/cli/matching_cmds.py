@@ -104,6 +104,7 @@ def classify(cli: CliContext, text: str | None, file_: Any, title: str, as_json:
 def eval_cmd(cli: CliContext, file: Path, topic_list: str | None, as_json: bool) -> None:
     """Precision, recall and F1 per topic on labelled JSON Lines (title + summary)."""
     from monitor.cli.progress import progress_bar, wanted
+    from monitor.matching import active_model_path
     from monitor.matching.evaluate import evaluate, format_report, read_records
 
     settings = cli.settings
@@ -123,8 +124,18 @@ def eval_cmd(cli: CliContext, file: Path, topic_list: str | None, as_json: bool)
     except ValueError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
+    matcher = _matcher(settings)
+    missing = [t for t in matcher.unlearned() if t in chosen]
+    if missing:
+        # Scoring them would report F1 0 as if the classifier had failed.
+        click.echo(
+            f"error: topic(s) {', '.join(missing)} not in the topic model {matcher.version.split('+')[0]} "
+            f"({active_model_path(settings)}): run `monitor learn` first",
+            err=True,
+        )
+        raise SystemExit(2)
     with progress_bar("scoring", enabled=wanted(as_json)) as progress:
-        result = evaluate(_matcher(settings), records, chosen, progress=progress)
+        result = evaluate(matcher, records, chosen, progress=progress)
     if as_json:
         click.echo(json.dumps(result, ensure_ascii=False))
     else:

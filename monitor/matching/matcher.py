@@ -87,6 +87,13 @@ class CombinedMatcher:
     def version(self) -> str:
         return self._version
 
+    def unlearned(self) -> list[str]:
+        """Topics to be decided by the learned model that it does not hold
+        (never learned, or learned into another file): they never match."""
+        return [
+            t.id for t in self.topics if t.model == "learned" and t.id not in self._learned and t.rules.empty
+        ]
+
     def classify(self, articles: Sequence[ArticleText]) -> list[list[TopicDecision]]:
         texts = [a.text for a in articles]
         normalized = [normalize(t) for t in texts]

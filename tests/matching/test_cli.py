@@ -173,6 +173,37 @@ def test_eval_of_some_topics_only(tmp_path: Path) -> None:
     assert wrong.exit_code == 2 and "unknown topic(s) nope" in wrong.output
 
 
+def test_eval_of_a_topic_not_learned_yet_says_so(tmp_path: Path) -> None:
+    """A topic added to the config but not learned would score F1 0 as if the
+    classifier had failed: eval refuses it and says what to run."""
+    import yaml
+
+    config, _ = _config(tmp_path)
+    data = yaml.safe_load(config.read_text(encoding="utf-8"))
+    data["topics"].append(
+        {"id": "avalanches", "name": "Avalanches", "description": "Avalanches in the Alps.", "seeds": []}
+    )
+    config.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    records = tmp_path / "labelled.jsonl"
+    records.write_text(
+        json.dumps(
+            {"id": "a", "lang": "en", "title": "Avalanche", "summary": "Snow.", "labels": ["avalanches"]}
+        )
+        + "\n",
+        encoding="utf-8",
+    )
+    runner = CliRunner()
+    refused = runner.invoke(main, ["--config", str(config), "eval", str(records), "--topics", "avalanches"])
+    assert refused.exit_code == 2
+    assert "topic(s) avalanches not in the topic model tm-" in refused.output
+    assert "run `monitor learn` first" in refused.output
+    # The learned topics alone are still scored.
+    kept = runner.invoke(
+        main, ["--config", str(config), "eval", str(records), "--topics", "strike-negotiations", "--json"]
+    )
+    assert kept.exit_code == 0, kept.output
+
+
 def test_backtest_command(tmp_path: Path) -> None:
     config, _ = _config(tmp_path)
     result = CliRunner().invoke(main, ["--config", str(config), "backtest", "ai-likeness", "--since", "7d"])
