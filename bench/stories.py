@@ -40,7 +40,7 @@ from monitor.config import Settings  # noqa: E402
 from monitor.matching.base import ArticleText  # noqa: E402
 from monitor.matching.embed import embed  # noqa: E402
 from monitor.storage import Article, Base, Feed, create_db_engine, make_session_factory, transaction  # noqa: E402
-from monitor.storage.stories import NewMember, start_story  # noqa: E402
+from monitor.storage.stories import NewMember, insert_members, start_story  # noqa: E402
 from monitor.stories.assign import ArticleForStory, StoryPlacer  # noqa: E402
 from monitor.stories.features import quantize, signals  # noqa: E402
 from monitor.stories.grouping import ArticleToPlace, GroupingParams, StoryIndex  # noqa: E402
@@ -136,24 +136,23 @@ def bench_stored(
             object.__setattr__(member, "article_id", article.id)
     started = time.perf_counter()
     with transaction(factory) as session:
+        seeded = []
         for member in stories:
             vector, scale = quantize(member.vector)
-            start_story(
-                session,
-                NewMember(
-                    member.article_id,
-                    member.feed_id,
-                    member.language,
-                    member.at,
-                    vector,
-                    scale,
-                    sorted(member.signals.names),
-                    sorted(member.signals.title_names),
-                    member.signals.link_key,
-                    member.signals.title_key,
-                ),
-                at=NOW,
+            row = NewMember(
+                member.article_id,
+                member.feed_id,
+                member.language,
+                member.at,
+                vector,
+                scale,
+                sorted(member.signals.names),
+                sorted(member.signals.title_names),
+                member.signals.link_key,
+                member.signals.title_key,
             )
+            seeded.append((start_story(session, row, at=NOW).story_id, row))
+        insert_members(session, seeded, at=NOW)
     seed_seconds = time.perf_counter() - started
     # The first placer of a process loads every open member: the cold start.
     started = time.perf_counter()

@@ -17,13 +17,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import CursorResult, Table, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from monitor.storage.db import affected_rows, insert_ignore
+from monitor.storage.db import insert_ignore
 from monitor.storage.story_models import Story, StoryAlert, StoryArticle
 
 # pg_advisory_xact_lock key of story grouping ("nmstory" in ASCII).
@@ -154,19 +154,39 @@ def _member_row(story_id: int, member: NewMember, at: datetime) -> dict[str, Any
 # per call: a third of the cost of grouping an article).
 _MEMBER_INSERTS: dict[str, Any] = {}
 _STORY_INSERT = insert(Story).returning(Story.id)
+# A Core statement (the table, not the class): run with a list of
+# parameters it is one executemany, where the ORM would expect primary keys.
+_STORIES = cast(Table, Story.__table__)
+_STORY_COUNTS = (
+    update(_STORIES)
+    .where(_STORIES.c.id == bindparam("story_id"))
+    .values(
+        article_count=bindparam("article_count"),
+        outlet_count=bindparam("outlet_count"),
+        languages=bindparam("languages"),
+        first_seen_at=bindparam("first_seen"),
+        last_seen_at=bindparam("last_seen"),
+    )
+)
 
 
-def _insert_member(session: Session, row: dict[str, Any]) -> None:
+def insert_members(session: Session, members: Sequence[tuple[int, NewMember]], *, at: datetime) -> None:
+    """The member rows of ``(story id, member)`` pairs, in one statement
+    (executemany): grouping writes them when its transaction's articles
+    are all placed."""
+    if not members:
+        return
     dialect = session.get_bind().dialect.name
     statement = _MEMBER_INSERTS.get(dialect)
     if statement is None:
         module = postgresql if dialect == "postgresql" else sqlite
         statement = _MEMBER_INSERTS[dialect] = module.insert(StoryArticle.__table__).on_conflict_do_nothing()
-    session.execute(statement, row)
+    session.execute(statement, [_member_row(story_id, member, at) for story_id, member in members])
 
 
 def start_story(session: Session, member: NewMember, *, at: datetime) -> StoryGrowth:
-    """A new story whose headline is ``member``'s article."""
+    """A new story whose headline is ``member``'s article (its member row is
+    for :func:`insert_members`)."""
     story_id = session.execute(
         _STORY_INSERT,
         {
@@ -179,7 +199,6 @@ def start_story(session: Session, member: NewMember, *, at: datetime) -> StoryGr
             "created_at": at,
         },
     ).scalar_one()
-    _insert_member(session, _member_row(story_id, member, at))
     return StoryGrowth(story_id, member.seen_at, member.article_id, 0, 1, True)
 
 
@@ -195,34 +214,36 @@ class StoryCounts:
     languages: frozenset[str]
 
 
-def join_story(
-    session: Session, story_id: int, member: NewMember, counts: StoryCounts, *, at: datetime
-) -> StoryGrowth | None:
-    """Add ``member`` to a story whose members ``counts`` describes (the
-    grouping index holds them all, refreshed under the grouping lock); None
-    when the story no longer exists."""
+def join_story(story_id: int, member: NewMember, counts: StoryCounts) -> tuple[StoryGrowth, dict[str, Any]]:
+    """``member`` added to a story whose members ``counts`` describes (the
+    grouping index holds them all, refreshed under the grouping lock): how
+    it grew, and the story's new counts for :func:`update_story_counts`."""
     feeds = counts.feed_ids | {member.feed_id}
     languages = counts.languages | ({member.language} if member.language else set())
     first_seen = min(counts.first_seen_at, member.seen_at)
-    updated = affected_rows(
-        session,
-        update(Story)
-        .where(Story.id == story_id)
-        .values(
-            article_count=counts.article_count + 1,
-            outlet_count=len(feeds),
-            languages=",".join(sorted(languages))[:64],
-            first_seen_at=first_seen,
-            last_seen_at=max(counts.last_seen_at, member.seen_at),
-        )
-        .execution_options(synchronize_session=False),
-    )
-    if updated != 1:
-        return None
-    _insert_member(session, _member_row(story_id, member, at))
-    return StoryGrowth(
+    values = {
+        "story_id": story_id,
+        "article_count": counts.article_count + 1,
+        "outlet_count": len(feeds),
+        "languages": ",".join(sorted(languages))[:64],
+        "first_seen": first_seen,
+        "last_seen": max(counts.last_seen_at, member.seen_at),
+    }
+    growth = StoryGrowth(
         story_id, first_seen, counts.headline_article_id, len(counts.feed_ids), len(feeds), False
     )
+    return growth, values
+
+
+def update_story_counts(session: Session, counts: Sequence[dict[str, Any]]) -> None:
+    """The stories' counts (one entry per story, the latest), in one statement.
+    Open stories are never deleted while grouping holds its lock; one that
+    is gone all the same fails the transaction, which is retried."""
+    if not counts:
+        return
+    result = cast(CursorResult[Any], session.connection().execute(_STORY_COUNTS, list(counts)))
+    if session.get_bind().dialect.supports_sane_multi_rowcount and result.rowcount != len(counts):
+        raise RuntimeError(f"{len(counts) - result.rowcount} of the stories grouping grew no longer exist")
 
 
 def take_story_alert(

@@ -20,6 +20,7 @@ import threading
 import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -94,6 +95,10 @@ class StoryPlacer:
                 _indexes[engine] = cached
         self._cached = cached
         self._last_id: int | None = None
+        # Written by finish(): the member rows, and each grown story's latest counts.
+        self._members: list[tuple[int, NewMember]] = []
+        self._counts: dict[int, dict[str, Any]] = {}
+        self._at = now
         cached.confirmed = False  # until this transaction commits
         since = now - 2 * self.params.window
         cached.index.evict(since)
@@ -133,7 +138,6 @@ class StoryPlacer:
         # that marks it classified, which only one caller wins.
         target = self.index.place(to_place, self.params).story_id
         stats = None if target is None else self.index.story_stats(target)
-        joined = None
         if target is not None and stats is not None:
             counts = StoryCounts(
                 stats.first_seen,
@@ -143,15 +147,23 @@ class StoryPlacer:
                 stats.feed_ids,
                 stats.languages,
             )
-            joined = story_store.join_story(self.session, target, member, counts, at=at)
-        growth = joined or story_store.start_story(self.session, member, at=at)
+            growth, self._counts[target] = story_store.join_story(target, member, counts)
+        else:
+            growth = story_store.start_story(self.session, member, at=at)
+        self._members.append((growth.story_id, member))
+        self._at = at
         self.index.add(growth.story_id, growth.first_seen_at, growth.headline_article_id, to_place)
         return growth
 
     def finish(self) -> None:
-        """At the end of the transaction (the lock still held): every member
-        row so far is in the index, ours included; the next refresh starts
-        after them."""
+        """At the end of the transaction (the lock still held): the member
+        rows and the grown stories' counts are written, in two statements
+        for the whole batch; every member row so far is in the index, ours
+        included; the next refresh starts after them."""
+        if self._members:
+            story_store.insert_members(self.session, self._members, at=self._at)
+            story_store.update_story_counts(self.session, list(self._counts.values()))
+            self._members, self._counts = [], {}
         self._last_id = story_store.last_member_id(self.session)
 
     def confirm(self) -> None:
