@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from types import FrameType
 
 from monitor.alerting import DeliveryReport, deliver_due
+from monitor.ingest.dispatch import active_feed_ids, due_feed_ids, host_lanes
 from monitor.ingest.outcome import PollOutcome, PollStatus
-from monitor.ingest.poll import active_feed_ids, due_feed_ids, host_lanes, poll_feed, sync_feeds
+from monitor.ingest.poll import poll_feed, sync_feeds
 from monitor.matching.stage import ClassifyReport, classify_pending
 from monitor.retention import PruneReport, prune
 from monitor.runtime import Runtime

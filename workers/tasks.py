@@ -20,8 +20,9 @@ from celery.exceptions import SoftTimeLimitExceeded
 from monitor.alerting import deliver_due
 from monitor.alerting.digest import make_due_digests
 from monitor.alerting.digest_sender import send_digests
+from monitor.ingest.dispatch import queue_due_feeds, queue_next_of_host
 from monitor.ingest.outcome import PollStatus
-from monitor.ingest.poll import poll_feed, queue_due_feeds, queue_next_of_host, sync_feeds
+from monitor.ingest.poll import poll_feed, sync_feeds
 from monitor.matching.relearn import record_failure
 from monitor.matching.stage import classify_pending
 from monitor.retention import prune

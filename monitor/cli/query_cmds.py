@@ -166,7 +166,7 @@ def feeds(ctx: click.Context, fmt: str) -> None:
 @pass_cli
 def feeds_reset(cli: CliContext, feed_ids: tuple[int, ...]) -> None:
     """Clear a feed's errors (or its gone state) and poll it at the next tick."""
-    from monitor.ingest.poll import reset_feed
+    from monitor.ingest.dispatch import reset_feed
 
     with cli.sessions() as factory:
         for feed_id in feed_ids:

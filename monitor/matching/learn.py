@@ -24,11 +24,8 @@ the same bytes.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
-import os
-import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +36,9 @@ import numpy.typing as npt
 
 from monitor.config import TopicConfig
 from monitor.matching import facets
+from monitor.matching.artifact import learner_settings, prototypes
 from monitor.matching.background import background_digest, language_axes, load_background, project_out
 from monitor.matching.classifier import (
-    CURATED_NEGATIVES,
-    SHORT_NEGATIVES,
     Classifier,
     TrainingSet,
     calibrate,
@@ -91,7 +87,7 @@ KNOBS: dict[str, float] = {
 Matrix = npt.NDArray[np.float32]
 Progress = Callable[[int, int], None]
 
-__all__ = ["KNOBS", "Curated", "FeedbackExample", "LearnError", "learn", "write_artifact"]
+__all__ = ["KNOBS", "Curated", "FeedbackExample", "LearnError", "learn"]
 
 
 @dataclass
@@ -199,45 +195,6 @@ def learn(
         "groups": dict(sorted(context.groups.items())),
         "topics": entries,
     }
-
-
-def learner_settings() -> dict[str, Any]:
-    """The learner's fixed settings and data, part of the model's version: a
-    model learned by other rules or vocabulary is another model."""
-    from monitor.matching import documents, terms, vocabulary
-
-    names = {
-        documents: (
-            "PROSE_MIN_WORDS",
-            "TITLE_MIN_WORDS",
-            "TITLE_MAX_WORDS",
-            "PASSAGE_MIN_WORDS",
-            "PASSAGE_MAX_WORDS",
-        ),
-        terms: (
-            "MAX_WORDS",
-            "MIN_DISTINCTIVE",
-            "MIN_RELEVANCE_PERCENTILE",
-            "GATE_MAX_ZIPF",
-            "GATE_MIN_RELEVANCE",
-            "FIELD_SIZE",
-            "FIELD_TERMS",
-            "FIELD_MIN_PERCENTILE",
-            "COUNTERPART_MARGIN",
-            "COUNTERPART_MIN_ZIPF",
-            "COUNTERPART_MIN_SIMILARITY",
-            "MAX_TERMS",
-            "MAX_COUNTERPARTS",
-        ),
-        facets: ("FACET_LINK", "FACETS", "DEFINING_COVERAGE"),
-    }
-    out: dict[str, Any] = {
-        f"{module.__name__.rsplit('.', 1)[-1]}.{name}": getattr(module, name)
-        for module, keys in names.items()
-        for name in keys
-    }
-    out["vocabulary"] = vocabulary.table_digest()
-    return out
 
 
 def _kept_passages(item: TopicInputs, inputs: Sequence[TopicInputs], context: _Context) -> list[Passage]:
@@ -381,7 +338,7 @@ def _entry(
             "center": round(center, 6),
             "calibration": {k: round(v, 4) for k, v in calibration.items()},
         },
-        "prototypes": _prototypes(data, classifier, reliable, quantize),
+        "prototypes": prototypes(data, classifier, reliable, quantize),
         "vocabulary": {
             lang: {
                 "gate": terms.gate(lang),
@@ -429,39 +386,3 @@ def _entry(
             for p, v in zip(passages, quantize(context.stack([p.text for p in passages])), strict=True)
         ],
     }
-
-
-def _prototypes(
-    data: TrainingSet,
-    classifier: Classifier,
-    reliable: npt.NDArray[np.bool_],
-    quantize: Callable[[Matrix], list[str]],
-) -> dict[str, Any]:
-    """The neighbours an article is compared with. Ordinary news items are
-    not copied into the artifact: it names them, a bit per item of the
-    shipped background (whose sha256 the artifact records)."""
-    kinds = CURATED_NEGATIVES if data.curated else SHORT_NEGATIVES
-    _, own = data.kinds((), tuple(k for k in kinds if k != "background"))
-    uses_background = "background" in kinds
-    bits = np.packbits(reliable.astype(np.uint8) if uses_background else np.zeros(len(reliable), np.uint8))
-    return {
-        "positive": quantize(classifier.positives),
-        "negative": quantize(own),
-        "background": base64.b64encode(bits.tobytes()).decode("ascii"),
-        "passages": quantize(classifier.passages),
-        "other_passages": quantize(classifier.other_passages),
-    }
-
-
-def dumps(data: dict[str, Any]) -> bytes:
-    return (json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-
-
-def write_artifact(data: dict[str, Any], path: Path) -> bytes:
-    """Write atomically: a reader sees the old file or the new one, never half."""
-    payload = dumps(data)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(payload)
-    tmp.replace(path)
-    return payload

@@ -32,9 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from monitor.config import Settings
+from monitor.matching.artifact import write_artifact
 from monitor.matching.documents import DocumentError
 from monitor.matching.inputs import FeedbackExample, load_curated, topic_fingerprint
-from monitor.matching.learn import learn, write_artifact
+from monitor.matching.learn import learn
 
 log = logging.getLogger(__name__)
 

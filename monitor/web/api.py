@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from monitor.ingest.poll import reset_feed
+from monitor.ingest.dispatch import reset_feed
 from monitor.matching.feedback import FeedbackError, record_feedback
 from monitor.query import FilterError, delivery_json, match_filter
 from monitor.storage import DeliveryState, outbox, run_in_transaction, utcnow

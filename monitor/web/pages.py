@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
-from monitor.ingest.poll import reset_feed
+from monitor.ingest.dispatch import reset_feed
 from monitor.matching.feedback import FeedbackError, record_feedback
 from monitor.query import FilterError, delivery_json, match_filter
 from monitor.storage import DeliveryState, outbox, run_in_transaction, utcnow

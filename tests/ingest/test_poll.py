@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings, load_config_text
-from monitor.ingest.poll import MAX_POLL_ATTEMPTS, due_feed_ids, poll_feed, reset_feed, sync_feeds
+from monitor.ingest.dispatch import due_feed_ids, reset_feed
+from monitor.ingest.poll import MAX_POLL_ATTEMPTS, poll_feed, sync_feeds
 from monitor.storage import Article, Feed, Notice, utcnow
 from tests.support.feed_server import FeedServer
 from tests.support.feedgen import Item, rss

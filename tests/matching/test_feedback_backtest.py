@@ -7,11 +7,12 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.matching import ArticleText, build_matcher
+from monitor.matching.artifact import write_artifact
 from monitor.matching.backtest import backtest
 from monitor.matching.evaluate import Record, evaluate, read_records
 from monitor.matching.feedback import load_feedback, record_feedback
 from monitor.matching.inputs import load_curated
-from monitor.matching.learn import learn, write_artifact
+from monitor.matching.learn import learn
 from monitor.storage import Article, Feed, Feedback, Match, transaction, utcnow
 from tests.conftest import REPO_ROOT
 from tests.matching.conftest import SEEDS, SHIPPED_TOPICS, shipped_settings

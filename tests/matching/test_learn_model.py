@@ -11,9 +11,10 @@ import pytest
 
 from monitor.config import load_config
 from monitor.matching import ArticleText, build_matcher
+from monitor.matching.artifact import dumps
 from monitor.matching.evaluate import Record, evaluate
 from monitor.matching.inputs import FeedbackExample, LearnError
-from monitor.matching.learn import dumps, learn
+from monitor.matching.learn import learn
 from monitor.matching.model import dequantize, load_model, quantize
 from monitor.matching.relearn import learn_and_write
 from tests.matching.conftest import (
