@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -123,11 +124,40 @@ def test_quantised_vectors_round_trip() -> None:
     assert np.abs(back - v).max() <= 1 / 512 + 1e-6
 
 
+def _learned_terms(entry: dict[str, Any], lang: str) -> set[str]:
+    vocabulary = entry["vocabulary"][lang]
+    return set(vocabulary["gate"]) | set(vocabulary["evidence"])
+
+
 def test_shipped_artifact_is_what_learn_builds(tmp_path: Path) -> None:
-    """monitor/seeds/model.json must be rebuilt whenever its inputs change:
-    `monitor --config monitor.yaml learn -o monitor/seeds/model.json`."""
+    """monitor/seeds/model.json must be rebuilt whenever its inputs or the
+    learner change: `monitor --config monitor.yaml learn -o monitor/seeds/model.json`.
+
+    On the machine that built it the bytes are equal. On another CPU the
+    encoder's floating point moves vectors by about 1e-3 (measured: a
+    centre by 0.0002, one more English evidence term), so there the check
+    is what the bytes stand for: the same version (inputs and learner
+    settings), and per topic the same formula and seeds, nearly the same
+    passages kept, terms and centre."""
     learned = learn_and_write(shipped_settings(tmp_path), output=tmp_path / "built.json")
-    assert (tmp_path / "built.json").read_bytes() == SHIPPED_MODEL.read_bytes(), learned.data["version"]
+    built_bytes = (tmp_path / "built.json").read_bytes()
+    if built_bytes == SHIPPED_MODEL.read_bytes():
+        return
+    built, shipped = json.loads(built_bytes), json.loads(SHIPPED_MODEL.read_bytes())
+    assert built["version"] == shipped["version"], "inputs changed: rebuild monitor/seeds/model.json"
+    assert built["knobs"] == shipped["knobs"] and built["background"] == shipped["background"]
+    assert [t["id"] for t in built["topics"]] == [t["id"] for t in shipped["topics"]]
+    for mine, theirs in zip(built["topics"], shipped["topics"], strict=True):
+        assert mine["formula"] == theirs["formula"], mine["id"]
+        assert [s["file"] for s in mine["seeds"]] == [s["file"] for s in theirs["seeds"]]
+        for a, b in zip(mine["seeds"], theirs["seeds"], strict=True):
+            assert abs(a["kept"] - b["kept"]) <= 1, (mine["id"], a, b)
+        for lang in ("en", "fr"):
+            ours, shipped_terms = _learned_terms(mine, lang), _learned_terms(theirs, lang)
+            overlap = len(ours & shipped_terms) / max(1, len(ours | shipped_terms))
+            assert overlap >= 0.85, (mine["id"], lang, sorted(ours ^ shipped_terms), learned.data["version"])
+        centre, shipped_centre = mine["classifier"]["center"], theirs["classifier"]["center"]
+        assert abs(centre - shipped_centre) <= 0.05 * max(abs(shipped_centre), 0.01), mine["id"]
 
 
 @pytest.fixture(scope="module")
