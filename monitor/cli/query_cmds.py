@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import csv
 import json
-import sys
 from datetime import datetime
 
 import click
 
 from monitor.cli import CliContext, main, pass_cli
+from monitor.cli.output import emit_for_programs
 from monitor.ingest.schedule import format_seconds
 from monitor.query import FilterError, evidence_line, match_filter
 from monitor.storage import utcnow
-from monitor.storage.views import find_matches, list_feeds
+from monitor.storage.views import MatchRow, find_matches, list_feeds
 
 
 def _short(text: str, width: int) -> str:
@@ -71,45 +70,38 @@ def matches(
         raise click.BadParameter(str(exc), param_hint=f"--{exc.field}") from None
     with cli.sessions() as factory, factory() as session:
         rows = find_matches(session, flt)
-    if fmt == "json":
-        for row in rows:
-            click.echo(json.dumps(row.as_json(), ensure_ascii=False))
-        return
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "matched_at",
-                "topic",
-                "score",
-                "language",
-                "feed",
-                "title",
-                "link",
-                "published_at",
-                "evidence",
-                "article_id",
-                "match_id",
-                "story_id",
-            ]
-        )
-        for row in rows:
-            writer.writerow(
-                [
-                    row.matched_at.isoformat(),
-                    row.topic_id,
-                    f"{row.score:.3f}",
-                    row.language or "",
-                    row.feed_name,
-                    row.title,
-                    row.link or "",
-                    row.published_at.isoformat() if row.published_at else "",
-                    evidence_line(row.evidence),
-                    row.article_id,
-                    row.match_id,
-                    row.story_id or "",
-                ]
-            )
+    header = [
+        "matched_at",
+        "topic",
+        "score",
+        "language",
+        "feed",
+        "title",
+        "link",
+        "published_at",
+        "evidence",
+        "article_id",
+        "match_id",
+        "story_id",
+    ]
+
+    def as_row(row: MatchRow) -> list[object]:
+        return [
+            row.matched_at.isoformat(),
+            row.topic_id,
+            f"{row.score:.3f}",
+            row.language or "",
+            row.feed_name,
+            row.title,
+            row.link or "",
+            row.published_at.isoformat() if row.published_at else "",
+            evidence_line(row.evidence),
+            row.article_id,
+            row.match_id,
+            row.story_id or "",
+        ]
+
+    if emit_for_programs(fmt, rows, as_json=lambda row: row.as_json(), header=header, as_row=as_row):
         return
     if not rows:
         click.echo("no matches", err=True)

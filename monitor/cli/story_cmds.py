@@ -5,15 +5,13 @@ Feed text is shown through ``clean_text`` (no terminal escapes)."""
 
 from __future__ import annotations
 
-import csv
-import json
-import sys
 from datetime import timedelta
 
 import click
 
 from monitor.alerting.message import clean_text, cut
 from monitor.cli import CliContext, main, pass_cli
+from monitor.cli.output import emit_for_programs
 from monitor.config import ChannelConfig, Settings, parse_duration
 from monitor.query import parse_when
 from monitor.storage import run_in_transaction, utcnow
@@ -38,7 +36,7 @@ def _short(text: str, width: int) -> str:
 @pass_cli
 def stories(cli: CliContext, topic: tuple[str, ...], since: str | None, limit: int, fmt: str) -> None:
     """Stories (one event, several outlets), newest first, with their outlets and languages."""
-    from monitor.storage.story_views import list_stories
+    from monitor.storage.story_views import StoryView, list_stories
 
     try:
         moment = parse_when(since) if since else None
@@ -46,39 +44,32 @@ def stories(cli: CliContext, topic: tuple[str, ...], since: str | None, limit: i
         raise click.BadParameter(str(exc), param_hint="--since") from None
     with cli.sessions() as factory, factory() as session:
         views = list_stories(session, topics=topic, since=moment, limit=limit)
-    if fmt == "json":
-        for view in views:
-            click.echo(json.dumps(view.as_json(), ensure_ascii=False))
-        return
-    if fmt == "csv":
-        writer = csv.writer(sys.stdout)
-        writer.writerow(
-            [
-                "story_id",
-                "first_seen_at",
-                "last_seen_at",
-                "articles",
-                "outlets",
-                "languages",
-                "topics",
-                "headline",
-                "link",
-            ]
-        )
-        for view in views:
-            writer.writerow(
-                [
-                    view.id,
-                    view.first_seen_at.isoformat(),
-                    view.last_seen_at.isoformat(),
-                    view.article_count,
-                    "; ".join(view.outlets),
-                    ",".join(view.languages),
-                    ",".join(view.topics),
-                    view.headline,
-                    view.link or "",
-                ]
-            )
+    header = [
+        "story_id",
+        "first_seen_at",
+        "last_seen_at",
+        "articles",
+        "outlets",
+        "languages",
+        "topics",
+        "headline",
+        "link",
+    ]
+
+    def as_row(view: StoryView) -> list[object]:
+        return [
+            view.id,
+            view.first_seen_at.isoformat(),
+            view.last_seen_at.isoformat(),
+            view.article_count,
+            "; ".join(view.outlets),
+            ",".join(view.languages),
+            ",".join(view.topics),
+            view.headline,
+            view.link or "",
+        ]
+
+    if emit_for_programs(fmt, views, as_json=lambda view: view.as_json(), header=header, as_row=as_row):
         return
     if not views:
         click.echo("no stories", err=True)
