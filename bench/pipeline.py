@@ -97,7 +97,14 @@ def write_config(
         # The latency phase needs every feed checked every ``interval``:
         # the fixed schedule, not the adaptive one.
         + f"poll_interval: {interval}\npolling: {{schedule: fixed}}\nfetch:\n  allow_hosts: ['{server.netloc}']\n"
+        # The items' one-sentence summaries look like teasers, and their
+        # pages are not served: the pipeline without page fetches
+        # (bench/fulltext.py measures those).
+        + "full_text: {mode: never}\n"
+        # Latency is measured per new item: one alert per article, not per
+        # story (a new item that joins a story would send nothing at once).
         f"alerts:\n  backoff_base: 1s\n{workers}channels:\n  - name: hook\n    url: '{hook.apprise_url('/b')}'\n"
+        "    stories: every-article\n"
         f"feeds:\n{feeds}\n{topics}",
         encoding="utf-8",
     )
