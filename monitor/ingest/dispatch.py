@@ -7,12 +7,12 @@ lanes, and resetting a gone or backed-off feed. The poll itself is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from monitor.config import Settings
-from monitor.ingest.poll import LEASE_FACTOR
+from monitor.ingest.poll import lease_hold
 from monitor.storage import feed_queue, feeds, run_in_transaction, utcnow
 
 # Polls of one host queued per request it may run at once (polling.max_per_host):
@@ -54,7 +54,7 @@ def queue_due_feeds(
     """Due feeds to queue a poll for (Celery's tick): each is marked queued
     for as long as a poll may hold its lease, so a backed-up queue does not
     fill with the same feeds at every tick."""
-    hold = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+    hold = lease_hold(settings)
     return run_in_transaction(
         session_factory,
         lambda session: feed_queue.queue_due_feeds(
@@ -77,7 +77,7 @@ def queue_next_of_host(
     host busy are skipped; a host that answers slowly would then run one
     poll per slot per tick. Handing the freed slot to the host's next feed
     keeps it busy at ``polling.max_per_host`` polls at a time."""
-    hold = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+    hold = lease_hold(settings)
     return run_in_transaction(
         session_factory,
         lambda session: feed_queue.queue_next_of_host(session, feed_id, now=utcnow(), hold=hold),

@@ -69,6 +69,11 @@ MAX_POLL_ATTEMPTS = 3
 LEASE_FACTOR = 1.5
 
 
+def lease_hold(settings: Settings) -> timedelta:
+    """How long a poll holds its feed's lease (and a queued poll its mark)."""
+    return timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+
+
 def sync_feeds(session_factory: sessionmaker[Session], settings: Settings) -> None:
     """Make the feeds table match the config (see ``storage.feeds.sync_feeds``)."""
     configured = [
@@ -103,7 +108,7 @@ def poll_feed(
     """Poll one feed if it is due (or ``force``) and its lease is free."""
     now = now or utcnow()
     started = time.monotonic()
-    lease_time = timedelta(seconds=settings.workers.poll_time_limit * LEASE_FACTOR)
+    lease_time = lease_hold(settings)
     lease = run_in_transaction(
         session_factory,
         lambda session: feeds.claim_feed(

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from monitor.storage.db import affected_rows
@@ -37,6 +37,16 @@ def hosts_of(session: Session, feed_ids: Sequence[int]) -> dict[int, str | None]
     return hosts
 
 
+def _waiting(now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Due, active, not leased, and no poll queued for it (or its mark expired)."""
+    return (
+        Feed.status == FeedStatus.ACTIVE,
+        Feed.next_check_at <= now,
+        lease_free(now),
+        or_(Feed.queued_until.is_(None), Feed.queued_until < now),
+    )
+
+
 def queue_due_feeds(
     session: Session, *, now: datetime, hold: timedelta, limit: int = 500, max_per_host: int | None = None
 ) -> list[int]:
@@ -47,16 +57,7 @@ def queue_due_feeds(
     (queued or running, those of earlier ticks included): a host that
     answers slowly does not fill the queue with polls that would find it
     busy. The feeds left out stay due and are queued as its polls finish."""
-    query = (
-        select(Feed.id, Feed.host)
-        .where(
-            Feed.status == FeedStatus.ACTIVE,
-            Feed.next_check_at <= now,
-            lease_free(now),
-            or_(Feed.queued_until.is_(None), Feed.queued_until < now),
-        )
-        .order_by(Feed.next_check_at, Feed.id)
-    )
+    query = select(Feed.id, Feed.host).where(*_waiting(now)).order_by(Feed.next_check_at, Feed.id)
     if max_per_host is None:
         ids = list(session.scalars(query.with_only_columns(Feed.id).limit(limit)))
     else:
@@ -97,14 +98,7 @@ def queue_next_of_host(session: Session, polled_id: int, *, now: datetime, hold:
         return None
     feed_id = session.scalar(
         select(Feed.id)
-        .where(
-            Feed.host == host,
-            Feed.id != polled_id,
-            Feed.status == FeedStatus.ACTIVE,
-            Feed.next_check_at <= now,
-            lease_free(now),
-            or_(Feed.queued_until.is_(None), Feed.queued_until < now),
-        )
+        .where(Feed.host == host, Feed.id != polled_id, *_waiting(now))
         .order_by(Feed.next_check_at, Feed.id)
         .limit(1)
     )
