@@ -238,7 +238,8 @@ def join_story(story_id: int, member: NewMember, counts: StoryCounts) -> tuple[S
 def update_story_counts(session: Session, counts: Sequence[dict[str, Any]]) -> None:
     """The stories' counts (one entry per story, the latest), in one statement.
     Open stories are never deleted while grouping holds its lock; one that
-    is gone all the same fails the transaction, which is retried."""
+    is gone all the same fails the transaction (the matching stage then
+    retries its articles one by one)."""
     if not counts:
         return
     result = cast(CursorResult[Any], session.connection().execute(_STORY_COUNTS, list(counts)))
