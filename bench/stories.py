@@ -40,9 +40,9 @@ from monitor.config import Settings  # noqa: E402
 from monitor.matching.base import ArticleText  # noqa: E402
 from monitor.matching.embed import embed  # noqa: E402
 from monitor.storage import Article, Base, Feed, create_db_engine, make_session_factory, transaction  # noqa: E402
-from monitor.storage.stories import NewMember, insert_members, start_story  # noqa: E402
-from monitor.stories.assign import ArticleForStory, StoryPlacer  # noqa: E402
-from monitor.stories.features import quantize, signals  # noqa: E402
+from monitor.storage.stories import insert_members, start_story  # noqa: E402
+from monitor.stories.assign import ArticleForStory, StoryPlacer, new_member  # noqa: E402
+from monitor.stories.features import signals  # noqa: E402
 from monitor.stories.grouping import ArticleToPlace, GroupingParams, StoryIndex  # noqa: E402
 from tests.support.databases import throwaway_postgres  # noqa: E402
 
@@ -138,19 +138,7 @@ def bench_stored(
     with transaction(factory) as session:
         seeded = []
         for member in stories:
-            vector, scale = quantize(member.vector)
-            row = NewMember(
-                member.article_id,
-                member.feed_id,
-                member.language,
-                member.at,
-                vector,
-                scale,
-                sorted(member.signals.names),
-                sorted(member.signals.title_names),
-                member.signals.link_key,
-                member.signals.title_key,
-            )
+            row = new_member(member)
             seeded.append((start_story(session, row, at=NOW).story_id, row))
         insert_members(session, seeded, at=NOW)
     seed_seconds = time.perf_counter() - started

@@ -79,6 +79,24 @@ def _to_place(member: story_store.MemberRow) -> ArticleToPlace:
     )
 
 
+def new_member(article: ArticleToPlace) -> NewMember:
+    """The member row of a placed article: its vector in int8, its names and keys."""
+    vector_bytes, scale = quantize(article.vector)
+    found = article.signals
+    return NewMember(
+        article_id=article.article_id,
+        feed_id=article.feed_id,
+        language=article.language,
+        seen_at=article.at,
+        vector=vector_bytes,
+        vector_scale=scale,
+        names=sorted(found.names),
+        title_names=sorted(found.title_names),
+        link_key=found.link_key,
+        title_key=found.title_key,
+    )
+
+
 class StoryPlacer:
     """The open stories of one grouping transaction (lock taken, index fresh)."""
 
@@ -118,22 +136,10 @@ class StoryPlacer:
     def place(self, article: ArticleForStory, *, at: datetime) -> StoryGrowth:
         """Put ``article`` in a story (joining one or starting one) and say how it grew."""
         found = signals(article.title, article.summary, article.link)
-        vector_bytes, scale = quantize(article.vector)
-        member = NewMember(
-            article_id=article.article_id,
-            feed_id=article.feed_id,
-            language=article.language,
-            seen_at=article.at,
-            vector=vector_bytes,
-            vector_scale=scale,
-            names=sorted(found.names),
-            title_names=sorted(found.title_names),
-            link_key=found.link_key,
-            title_key=found.title_key,
-        )
         to_place = ArticleToPlace(
             article.article_id, article.feed_id, article.language, article.at, article.vector, found
         )
+        member = new_member(to_place)
         # An article is placed once: the stage places it in the transaction
         # that marks it classified, which only one caller wins.
         target = self.index.place(to_place, self.params).story_id
